@@ -1,0 +1,342 @@
+"""Painterly's command line: the same engine as the window, without Qt.
+
+Exit codes: 0 done; 2 bad input or usage (one line on stderr); 130 interrupted
+(the current image is saved); 1 internal error or a run that could not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+log = logging.getLogger("painterly")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, as every other input error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"painterly: {message} (see --help)\n")
+
+
+def _number_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _layer_list(text: str) -> tuple[tuple[str, float], ...]:
+    """'relu1_1:1,relu2_1:0.5' or 'relu4_2' (weight 1)."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, weight = part.partition(":")
+        try:
+            pairs.append((name.strip(), float(weight) if weight else 1.0))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad layer weight in {part!r}") from None
+    return tuple(pairs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine import __version__
+    from engine.params import DeviceChoice, Optimizer
+    from engine.presets import PRESETS
+
+    parser = _Parser(prog="painterly", description="Repaint a photo in the style of paintings.")
+    parser.add_argument("--version", action="version", version=f"Painterly {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("stylize", help="repaint a photo", description="Repaint a photo in a painting's style.")
+    run.add_argument("--content", required=True, metavar="C", help="the photo to repaint")
+    run.add_argument("--style", required=True, action="append", metavar="S", help="a painting (repeat for several)")
+    run.add_argument("--blend", type=_number_list, metavar="W,W", help="relative weight of each style, e.g. 0.7,0.3")
+    run.add_argument("--out", required=True, metavar="O", help="output file: .png .jpg .webp .tif")
+    run.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the recipe to start from")
+    run.add_argument("--size", type=float, metavar="PX", help="long edge of the output in pixels")
+    run.add_argument("--iterations", type=float, metavar="N", help="optimisation steps")
+    run.add_argument("--optimizer", choices=[o.value for o in Optimizer])
+    run.add_argument("--learning-rate", type=float, metavar="X", help="Adam step size (image in 0..1 units)")
+    run.add_argument("--init", metavar="content|noise|PATH", help="starting image")
+    run.add_argument("--content-weight", type=float, metavar="X")
+    run.add_argument("--style-weight", type=float, metavar="X")
+    run.add_argument("--tv-weight", type=float, metavar="X")
+    run.add_argument("--content-layers", type=_layer_list, metavar="L[:W],...", help="e.g. relu4_2")
+    run.add_argument("--style-layers", type=_layer_list, metavar="L[:W],...", help="e.g. relu1_1:1,relu2_1:1")
+    run.add_argument("--pooling", choices=["avg", "max"])
+    run.add_argument("--style-scale", type=float, metavar="X", help="style image size relative to the output")
+    run.add_argument("--device", choices=[d.value for d in DeviceChoice])
+    run.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"])
+    run.add_argument("--seed", type=float, metavar="N")
+    run.add_argument("--max-seconds", type=float, metavar="T", help="stop after T seconds and save")
+    run.add_argument("--save-every", type=int, default=0, metavar="N", help="also save every N iterations")
+    run.add_argument("--weights", metavar="default|torchvision|PATH", help="VGG-19 weights to use")
+    run.add_argument("--bit-depth", type=int, choices=[8, 16], default=8, help="16 for 16-bit TIFF")
+    run.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    run.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    info = sub.add_parser("info", help="print the recipe stored in an image Painterly made")
+    info.add_argument("file")
+    info.add_argument("--json", action="store_true", help="print the raw recipe as JSON")
+
+    sub.add_parser("presets", help="list the presets")
+    sub.add_parser("devices", help="list the compute devices")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> Any:
+    from engine.params import InitMode
+    from engine.presets import get_preset
+
+    changes: dict[str, Any] = {}
+    direct = {
+        "size": "size",
+        "iterations": "iterations",
+        "optimizer": "optimizer",
+        "learning_rate": "learning_rate",
+        "content_weight": "content_weight",
+        "style_weight": "style_weight",
+        "tv_weight": "tv_weight",
+        "content_layers": "content_layers",
+        "style_layers": "style_layers",
+        "pooling": "pooling",
+        "style_scale": "style_scale",
+        "device": "device",
+        "precision": "precision",
+        "seed": "seed",
+        "max_seconds": "max_seconds",
+        "weights": "weights",
+    }
+    for arg, field in direct.items():
+        value = getattr(args, arg)
+        if value is not None:
+            changes[field] = value
+    if args.init is not None:
+        if args.init in (InitMode.CONTENT.value, InitMode.NOISE.value):
+            changes["init"] = args.init
+        else:
+            changes["init"] = InitMode.IMAGE
+            changes["init_image"] = args.init
+    return get_preset(args.preset).params.replace(**changes)
+
+
+class ProgressBar:
+    """One updating line on a terminal: bar, iteration, speed, elapsed, ETA and loss."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last_draw = 0.0
+
+    def update(self, record: Any, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_draw < 0.1:
+            return
+        self.last_draw = now
+        rate = record.iteration / record.elapsed if record.elapsed > 0 else 0.0
+        remaining = (record.total - record.iteration) / rate if rate > 0 else math.inf
+        width = 24
+        filled = int(width * record.fraction)
+        level = f" L{record.level}/{record.levels}" if record.levels > 1 else ""
+        line = (
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {record.iteration}/{record.total}{level} "
+            f"{rate:.2f} it/s  {_clock(record.elapsed)} elapsed  ETA {_clock(remaining)}  "
+            f"loss {record.losses.get('total', float('nan')):.4g}"
+        )
+        self.stream.write(line.ljust(100))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from engine.imageio import check_output_path, load_image, save_image
+    from engine.params import StyleJob
+    from engine.recipe import build_recipe
+    from engine.records import Finished, StopReason
+    from engine.stylize import stylize
+
+    params = params_from_args(args)
+    job = StyleJob(content=Path(args.content), styles=tuple(args.style), params=params, blend=args.blend or ())
+    out = check_output_path(args.out, overwrite=args.overwrite)
+    if args.bit_depth == 16 and out.suffix.lower() not in (".tif", ".tiff"):
+        from engine.errors import InputError
+
+        raise InputError("16-bit output needs a .tif or .tiff file name", out)
+    # Validate every input file now, so a bad one is reported before any work starts.
+    for path in (job.content, *job.styles):
+        load_image(path)
+
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        stop.set()
+        # A second Ctrl-C kills at once, as users expect.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    bar = ProgressBar(sys.stderr) if (not args.json and not args.quiet and sys.stderr.isatty()) else None
+    finished: Finished | None = None
+    try:
+        for record in stylize(job, should_stop=stop.is_set):
+            if isinstance(record, Finished):
+                finished = record
+                break
+            if record.message:
+                log.warning(record.message)
+                if bar:
+                    sys.stderr.write("\n" + record.message + "\n")
+            if args.json:
+                _emit(
+                    {
+                        "event": "progress",
+                        "iteration": record.iteration,
+                        "total": record.total,
+                        "elapsed": round(record.elapsed, 4),
+                        "level": record.level,
+                        "levels": record.levels,
+                        "size": list(record.size),
+                        "losses": dict(record.losses),
+                    }
+                )
+            if bar:
+                bar.update(record, force=record.iteration == record.total)
+            if args.save_every and record.iteration % args.save_every == 0 and record.preview is not None:
+                _save_intermediate(out, record, args.overwrite)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar:
+            bar.close()
+    assert finished is not None
+    recipe = build_recipe(finished, inputs=finished.extra.get("inputs"))  # type: ignore[arg-type]
+    saved = save_image(
+        out, finished.image, recipe=recipe, alpha=finished.alpha, overwrite=args.overwrite, bit_depth=args.bit_depth
+    )
+    summary = {
+        "event": "done",
+        "output": str(saved),
+        "iterations": finished.iterations,
+        "seconds": round(finished.seconds, 3),
+        "device": finished.device,
+        "reason": finished.reason.value,
+        "losses": dict(finished.losses),
+        "weights": finished.weights_id,
+        "preset": params.preset,
+    }
+    if args.json:
+        _emit(summary)
+    elif not args.quiet:
+        print(
+            f"saved {saved} ({finished.iterations} iterations, {finished.seconds:.1f} s, {finished.device}, "
+            f"{finished.reason.value})",
+            file=sys.stderr,
+        )
+    if finished.reason is StopReason.STOPPED:
+        return EXIT_INTERRUPTED
+    if finished.reason in (StopReason.NUMERICAL_ERROR, StopReason.OUT_OF_MEMORY):
+        print(f"painterly: {finished.message} (image saved to {saved})", file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def _save_intermediate(out: Path, record: Any, overwrite: bool) -> None:
+    from engine.errors import OutputExistsError
+    from engine.imageio import save_image
+
+    path = out.with_name(f"{out.stem}.{record.iteration:05d}{out.suffix}")
+    try:
+        save_image(path, record.preview.astype("float32") / 255.0, overwrite=overwrite)
+    except OutputExistsError as error:
+        log.warning("%s (not saving this intermediate image)", error)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from engine.imageio import read_recipe
+    from engine.recipe import format_recipe
+
+    recipe = read_recipe(args.file)
+    print(json.dumps(recipe, indent=2) if args.json else format_recipe(recipe))
+    return EXIT_OK
+
+
+def run_presets() -> int:
+    from engine.presets import PRESETS
+
+    for preset in PRESETS.values():
+        print(f"{preset.name:16} {preset.title}\n{'':16} {preset.description}\n")
+    return EXIT_OK
+
+
+def run_devices() -> int:
+    from engine.device import available_devices, choose_device
+
+    for choice in available_devices():
+        try:
+            info = choose_device(choice)
+            print(f"{choice.value:6} {info.name}{'  (' + info.notice + ')' if info.notice else ''}")
+        except Exception as error:  # noqa: BLE001 - listing must not fail on one device
+            print(f"{choice.value:6} unavailable: {error}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="painterly: %(message)s")
+    args = build_parser().parse_args(argv)
+    from engine.errors import DeviceError, InputError, PainterlyError
+
+    try:
+        if args.command == "stylize":
+            return run_stylize(args)
+        if args.command == "info":
+            return run_info(args)
+        if args.command == "presets":
+            return run_presets()
+        return run_devices()
+    except InputError as error:
+        print(f"painterly: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except PainterlyError as error:
+        print(f"painterly: {error}", file=sys.stderr)
+        return EXIT_INPUT if isinstance(error, DeviceError) else EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("painterly: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print("painterly: out of memory; try a smaller --size", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as error:  # noqa: BLE001 - last resort: one line, details in the log
+        log.debug("internal error", exc_info=True)
+        print(f"painterly: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Named recipes.
+
+Each preset reproduces its source's numbers.  Layer names follow VGG-19's
+Caffe/MatConvNet naming: where a source says "conv4_2" but its framework
+applied the ReLU in place (Caffe, the MatConvNet graph of 001) or inside the
+Keras layer (``block5_conv2`` with ``activation='relu'``), the features are
+rectified, so the preset uses ``relu4_2``; torchvision's ``features[21]`` is
+the convolution's raw output, so the Udacity preset uses ``conv4_2``.
+
+Learning rates are converted to our image units (RGB in [0, 1]): a source that
+optimised 0-255 pixels divides by 255; one that optimised ImageNet-normalised
+pixels multiplies by the mean standard deviation (0.226).
+
+What the presets do not set: the network weights, device, seed and time limit
+are machine settings and stay as the user chose them.  Every preset was
+written for VGG-19 trained on ImageNet; the embedded default is the original
+Caffe model (what Keras and MatConvNet ship), which is what 000, 001, 004 and
+the paper used; 002 used torchvision's retrained copy, which
+``--weights torchvision`` selects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.errors import InputError
+from engine.params import InitMode, LossConvention, Optimizer, Pooling, StyleParams, TVNorm
+
+_GATYS_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    description: str
+    source: str
+    params: StyleParams
+
+
+# Settings that switching presets in the window leaves alone: they describe the machine and the
+# artist's output, not the recipe.  (The command line's --preset takes the preset's size unless
+# --size is given, so a preset alone reproduces its source.)
+KEPT_ON_PRESET_CHANGE = ("device", "weights", "seed", "max_seconds", "precision", "size")
+
+_PRESET_LIST = (
+    Preset(
+        name="default",
+        title="Painterly default",
+        description=(
+            "Our recipe: normalised losses (a weight means the same at any size), content from relu4_2, "
+            "style from relu1_1-relu5_1 equally weighted, average pooling, a light isotropic TV term, "
+            "L-BFGS from the photo. Tuned for the best look in the least time on the test images."
+        ),
+        source="Painterly (tuned on tubingen.jpg / starry_night.jpg and the other test paintings)",
+        params=StyleParams(),
+    ),
+    Preset(
+        name="gatys2016",
+        title="Gatys et al. 2016 (the paper)",
+        description=(
+            "Image Style Transfer Using Convolutional Neural Networks, CVPR 2016: content conv4_2, style "
+            "conv1_1-conv5_1 with w_l = 1/5, alpha/beta = 1e-3, average pooling, L-BFGS from white noise, "
+            "no TV term. Iteration count is not given in the paper; 500 is the customary L-BFGS budget."
+        ),
+        source="Gatys, Ecker & Bethge, CVPR 2016, sections 2-3 (seed 002 summarises it)",
+        params=StyleParams(
+            preset="gatys2016",
+            size=512,
+            iterations=500,
+            optimizer=Optimizer.LBFGS,
+            lbfgs_history=100,
+            init=InitMode.NOISE,
+            noise_ratio=1.0,
+            content_layers=(("relu4_2", 1.0),),
+            style_layers=tuple((name, 0.2) for name in _GATYS_STYLE),
+            content_weight=1.0,
+            style_weight=1e3,
+            tv_weight=0.0,
+            loss_convention=LossConvention.GATYS,
+            pooling=Pooling.AVERAGE,
+        ),
+    ),
+    Preset(
+        name="tf-matconvnet",
+        title="TensorFlow + MatConvNet VGG-19 (seed 000)",
+        description=(
+            "A hand-built VGG-19 from MatConvNet's imagenet-vgg-verydeep-19.mat with max pooling, optimised "
+            "with the TensorFlow tutorial's algorithm it cites: content block5_conv2, style block1_conv1-"
+            "block5_conv1, style 1e-2, content 1e4, total variation 30 (sum of absolute differences), "
+            "Adam lr 0.02, beta1 0.99, epsilon 0.1, 1000 steps, 512 px, starting from the photo."
+        ),
+        source="seed 000 (风格迁移算法) and the TensorFlow style-transfer tutorial it follows",
+        params=StyleParams(
+            preset="tf-matconvnet",
+            size=512,
+            iterations=1000,
+            optimizer=Optimizer.ADAM,
+            learning_rate=0.02,
+            adam_beta1=0.99,
+            adam_eps=0.1,
+            init=InitMode.CONTENT,
+            content_layers=(("relu5_2", 1.0),),
+            style_layers=tuple((name, 0.2) for name in _GATYS_STYLE),
+            content_weight=1e4,
+            style_weight=1e-2,
+            tv_weight=30.0,
+            tv_norm=TVNorm.ABS_SUM,
+            loss_convention=LossConvention.KERAS,
+            pooling=Pooling.MAX,
+        ),
+    ),
+    Preset(
+        name="deeplearning-ai",
+        title="deeplearning.ai course (seed 001)",
+        description=(
+            "Andrew Ng's Coursera assignment: J = 10 J_content + 40 J_style, content conv4_2 with "
+            "1/(4 nH nW nC), style conv1_1-conv5_1 at 0.2 each with 1/(4 nC^2 (nH nW)^2), average pooling, "
+            "Adam lr 2.0 on 0-255 pixels, 200 iterations from 60% noise + 40% photo, 400x300 images."
+        ),
+        source="seed 001 (神经网络风格转换, deeplearning.ai 'Art generation with Neural Style Transfer')",
+        params=StyleParams(
+            preset="deeplearning-ai",
+            size=400,
+            iterations=200,
+            optimizer=Optimizer.ADAM,
+            learning_rate=2.0 / 255.0,
+            init=InitMode.NOISE,
+            noise_ratio=0.6,
+            content_layers=(("relu4_2", 1.0),),
+            style_layers=tuple((name, 0.2) for name in _GATYS_STYLE),
+            content_weight=10.0,
+            style_weight=40.0,
+            tv_weight=0.0,
+            loss_convention=LossConvention.DEEPLEARNING_AI,
+            pooling=Pooling.AVERAGE,
+        ),
+    ),
+    Preset(
+        name="pytorch-udacity",
+        title="PyTorch / Udacity tutorial (seed 002)",
+        description=(
+            "Udacity's PyTorch notebook: content conv4_2 (before the ReLU), style conv1_1 1, conv2_1 0.75, "
+            "conv3_1-conv5_1 0.2, content weight 1, style weight 1e6, Adam lr 0.003 on normalised pixels, "
+            "2000 steps from the photo, max pooling, 400 px. Written for torchvision's weights "
+            "(--weights torchvision); with the embedded Caffe weights the balance leans further to style."
+        ),
+        source="seed 002 (Gatys CVPR 2016 读书笔记 with the Udacity PyTorch code)",
+        params=StyleParams(
+            preset="pytorch-udacity",
+            size=400,
+            iterations=2000,
+            optimizer=Optimizer.ADAM,
+            learning_rate=0.003 * 0.226,
+            init=InitMode.CONTENT,
+            content_layers=(("conv4_2", 1.0),),
+            style_layers=(
+                ("conv1_1", 1.0),
+                ("conv2_1", 0.75),
+                ("conv3_1", 0.2),
+                ("conv4_1", 0.2),
+                ("conv5_1", 0.2),
+            ),
+            content_weight=1.0,
+            style_weight=1e6,
+            tv_weight=0.0,
+            loss_convention=LossConvention.UDACITY,
+            pooling=Pooling.MAX,
+        ),
+    ),
+    Preset(
+        name="tf-tutorial",
+        title="TensorFlow tutorial, course report (seed 004)",
+        description=(
+            "The TensorFlow tutorial as the course report ran it: Keras VGG-19, content block5_conv2, style "
+            "block1_conv2-block5_conv2, style 1e-2, content 1e4, total variation 1e8 (mean squared "
+            "differences), Adam lr 0.02, beta1 0.99, epsilon 0.1, 10 epochs x 50 steps, 512 px long edge."
+        ),
+        source="seed 004 (机器学习最终实验文档——风格迁移实验)",
+        params=StyleParams(
+            preset="tf-tutorial",
+            size=512,
+            iterations=500,
+            optimizer=Optimizer.ADAM,
+            learning_rate=0.02,
+            adam_beta1=0.99,
+            adam_eps=0.1,
+            init=InitMode.CONTENT,
+            content_layers=(("relu5_2", 1.0),),
+            style_layers=tuple((f"relu{block}_2", 0.2) for block in range(1, 6)),
+            content_weight=1e4,
+            style_weight=1e-2,
+            tv_weight=1e8,
+            tv_norm=TVNorm.SQUARED_MEAN,
+            loss_convention=LossConvention.KERAS,
+            pooling=Pooling.MAX,
+        ),
+    ),
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in _PRESET_LIST}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset {name!r}; presets are: {', '.join(PRESETS)}") from None
+
+
+def apply_preset(params: StyleParams, name: str) -> StyleParams:
+    """The preset's recipe, keeping ``params``' settings in ``KEPT_ON_PRESET_CHANGE``."""
+    recipe = get_preset(name).params
+    return recipe.replace(**{field: getattr(params, field) for field in KEPT_ON_PRESET_CHANGE})
