@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-seconds", type=float, metavar="T", help="stop after T seconds and save")
     run.add_argument("--save-every", type=int, default=0, metavar="N", help="also save every N iterations")
     run.add_argument("--weights", metavar="default|torchvision|PATH", help="VGG-19 weights to use")
-    run.add_argument("--bit-depth", type=int, choices=[8, 16], default=8, help="16 for 16-bit TIFF")
+    run.add_argument("--bit-depth", type=int, choices=[8, 16], default=8, help="16 for 16-bit PNG or TIFF")
     run.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     run.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -187,10 +187,6 @@ def run_stylize(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     job = StyleJob(content=Path(args.content), styles=tuple(args.style), params=params, blend=args.blend or ())
     out = check_output_path(args.out, overwrite=args.overwrite)
-    if args.bit_depth == 16 and out.suffix.lower() not in (".tif", ".tiff"):
-        from engine.errors import InputError
-
-        raise InputError("16-bit output needs a .tif or .tiff file name", out)
     # Validate every input file now, so a bad one is reported before any work starts.
     for path in (job.content, *job.styles):
         load_image(path)
@@ -326,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PainterlyError as error:
         print(f"painterly: {error}", file=sys.stderr)
         return EXIT_INPUT if isinstance(error, DeviceError) else EXIT_INTERNAL
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error worth a message.
+        return EXIT_OK
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,0 +1,181 @@
+"""The optimisation loop on tiny images and a tiny random network (CPU, seconds)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.params import InitMode, Optimizer, StyleJob, StyleParams
+from engine.records import Finished, Progress, StopReason
+from engine.stylize import stylize
+from engine.weights import random_weights
+
+TINY = dict(size=32, iterations=6, device="cpu")
+
+
+def _write(path: Path, seed: int, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(seed)
+    # Smooth gradients plus noise: something with both structure and texture.
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+    base = np.stack([xx / size[0], yy / size[1], (xx + yy) / sum(size)], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 0.15, base.shape), 0, 1)
+    image = Image.fromarray((pixels * 255).astype(np.uint8))
+    if mode != "RGB":
+        image = image.convert(mode)
+    image.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return random_weights(width_divisor=16, seed=0)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "content": _write(tmp_path / "content.png", 1),
+        "style": _write(tmp_path / "style.png", 2, (36, 36)),
+        "style2": _write(tmp_path / "style2.jpg", 3, (30, 44)),
+    }
+
+
+def _run(job: StyleJob, weights, **kwargs) -> tuple[list[Progress], Finished]:
+    records = list(stylize(job, weights=weights, **kwargs))
+    progress = [r for r in records if isinstance(r, Progress)]
+    finished = records[-1]
+    assert isinstance(finished, Finished)
+    assert sum(isinstance(r, Finished) for r in records) == 1
+    return progress, finished
+
+
+@pytest.mark.parametrize("optimizer", [Optimizer.LBFGS, Optimizer.ADAM])
+def test_both_optimizers_reduce_the_total_loss(images, weights, optimizer) -> None:
+    params = StyleParams(**(TINY | {"iterations": 25}), optimizer=optimizer, learning_rate=0.03)
+    progress, finished = _run(StyleJob(images["content"], (images["style"],), params), weights)
+    totals = [p.losses["total"] for p in progress]
+    assert len(progress) == 25 and finished.iterations == 25
+    assert totals[-1] < 0.7 * totals[0]
+    assert finished.reason is StopReason.COMPLETED
+    assert finished.image.shape == (24, 32, 3) and finished.image.dtype == np.float32
+    assert 0.0 <= finished.image.min() and finished.image.max() <= 1.0
+
+
+def test_records_are_immutable_and_complete(images, weights) -> None:
+    progress, finished = _run(StyleJob(images["content"], (images["style"],), StyleParams(**TINY)), weights)
+    first = progress[0]
+    assert [p.iteration for p in progress] == list(range(1, 7))
+    assert all(p.total == 6 for p in progress)
+    assert set(first.losses) == {"content", "style", "tv", "total"}
+    assert first.preview is not None and first.preview.dtype == np.uint8 and first.preview.shape == (24, 32, 3)
+    assert progress[-1].preview is not None
+    with pytest.raises(Exception):
+        first.iteration = 5  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        first.losses["total"] = 0.0  # type: ignore[index]
+    with pytest.raises(ValueError):
+        first.preview[0, 0, 0] = 1
+    assert [p.elapsed for p in progress] == sorted(p.elapsed for p in progress)
+    assert finished.job.params.size == 32 and finished.weights_id == random_weights().id
+
+
+def test_same_seed_same_image(images, weights) -> None:
+    params = StyleParams(**TINY, init=InitMode.NOISE, seed=7)
+    job = StyleJob(images["content"], (images["style"],), params)
+    _, first = _run(job, weights)
+    _, second = _run(job, weights)
+    np.testing.assert_array_equal(first.image, second.image)
+    _, other = _run(StyleJob(images["content"], (images["style"],), params.replace(seed=8)), weights)
+    assert not np.array_equal(first.image, other.image)
+
+
+def test_stop_inside_lbfgs_returns_within_one_iteration(images, weights) -> None:
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 7  # polled before each step and inside each closure
+
+    params = StyleParams(**(TINY | {"iterations": 50}))
+    progress, finished = _run(StyleJob(images["content"], (images["style"],), params), weights, should_stop=should_stop)
+    assert finished.reason is StopReason.STOPPED
+    assert len(progress) <= 4
+    assert finished.iterations == len(progress)
+    assert finished.image.shape == (24, 32, 3)
+
+
+def test_stop_from_the_closure_itself(images, weights) -> None:
+    # Stop flag flips while the closure is running: the step is abandoned, the last image kept.
+    state = {"armed": False}
+
+    def should_stop() -> bool:
+        return state["armed"]
+
+    params = StyleParams(**(TINY | {"iterations": 50}))
+    gen = stylize(StyleJob(images["content"], (images["style"],), params), weights=weights, should_stop=should_stop)
+    first = next(gen)
+    assert isinstance(first, Progress)
+    state["armed"] = True
+    rest = list(gen)
+    assert isinstance(rest[-1], Finished) and rest[-1].reason is StopReason.STOPPED
+    assert len(rest) == 1
+
+
+def test_several_styles_with_blend(images, weights) -> None:
+    job = StyleJob(images["content"], (images["style"], images["style2"]), StyleParams(**TINY), blend=(0.7, 0.3))
+    _, finished = _run(job, weights)
+    assert finished.completed
+    assert set(finished.extra["inputs"]) == {str(images[k]) for k in ("content", "style", "style2")}
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_image(images, weights, monkeypatch) -> None:
+    import engine.losses as losses
+
+    original = losses.TVLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, image):
+        calls["n"] += 1
+        value = original(self, image)
+        return value * math.nan if calls["n"] >= 4 else value
+
+    monkeypatch.setattr(losses.TVLoss, "forward", poisoned)
+    params = StyleParams(**(TINY | {"iterations": 20}), optimizer=Optimizer.ADAM)
+    progress, finished = _run(StyleJob(images["content"], (images["style"],), params), weights)
+    assert finished.reason is StopReason.NUMERICAL_ERROR
+    assert "tv" in finished.message and "last good image" in finished.message
+    assert len(progress) == 3
+    assert np.isfinite(finished.image).all()
+
+
+def test_time_limit(images, weights) -> None:
+    params = StyleParams(**(TINY | {"iterations": 100_000}), max_seconds=0.5)
+    started = time.perf_counter()
+    _, finished = _run(StyleJob(images["content"], (images["style"],), params), weights)
+    assert finished.reason is StopReason.TIME_LIMIT
+    assert time.perf_counter() - started < 5
+
+
+def test_alpha_is_carried_through(tmp_path, images, weights) -> None:
+    rgba = Image.open(images["content"]).convert("RGBA")
+    alpha = np.zeros((30, 40), np.uint8)
+    alpha[:, 20:] = 255
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(tmp_path / "rgba.png")
+    _, finished = _run(StyleJob(tmp_path / "rgba.png", (images["style"],), StyleParams(**TINY)), weights)
+    assert finished.alpha is not None and finished.alpha.shape == (24, 32)
+    assert finished.alpha[:, :10].max() < 0.1 and finished.alpha[:, -10:].min() > 0.9
+
+
+def test_bad_input_fails_before_any_progress(tmp_path, images, weights) -> None:
+    from engine.errors import InputError
+
+    (tmp_path / "notes.png").write_text("not an image")
+    job = StyleJob(tmp_path / "notes.png", (images["style"],), StyleParams(**TINY))
+    with pytest.raises(InputError, match="notes.png"):
+        next(stylize(job, weights=weights))
