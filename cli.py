@@ -60,10 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"Painterly {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("stylize", help="repaint a photo", description="Repaint a photo in a painting's style.")
+    run = sub.add_parser(
+        "stylize", help="repaint a photo", description="Repaint a photo in a painting's style."
+    )
     run.add_argument("--content", required=True, metavar="C", help="the photo to repaint")
-    run.add_argument("--style", required=True, action="append", metavar="S", help="a painting (repeat for several)")
-    run.add_argument("--blend", type=_number_list, metavar="W,W", help="relative weight of each style, e.g. 0.7,0.3")
+    run.add_argument(
+        "--style", required=True, action="append", metavar="S", help="a painting (repeat for several)"
+    )
+    run.add_argument(
+        "--blend", type=_number_list, metavar="W,W", help="relative weight of each style, e.g. 0.7,0.3"
+    )
     run.add_argument("--out", required=True, metavar="O", help="output file: .png .jpg .webp .tif")
     run.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the recipe to start from")
     run.add_argument("--size", type=float, metavar="PX", help="long edge of the output in pixels")
@@ -185,7 +191,9 @@ def run_stylize(args: argparse.Namespace) -> int:
     from engine.stylize import stylize
 
     params = params_from_args(args)
-    job = StyleJob(content=Path(args.content), styles=tuple(args.style), params=params, blend=args.blend or ())
+    job = StyleJob(
+        content=Path(args.content), styles=tuple(args.style), params=params, blend=args.blend or ()
+    )
     out = check_output_path(args.out, overwrite=args.overwrite)
     # Validate every input file now, so a bad one is reported before any work starts.
     for path in (job.content, *job.styles):
@@ -234,7 +242,12 @@ def run_stylize(args: argparse.Namespace) -> int:
     assert finished is not None
     recipe = build_recipe(finished, inputs=finished.extra.get("inputs"))  # type: ignore[arg-type]
     saved = save_image(
-        out, finished.image, recipe=recipe, alpha=finished.alpha, overwrite=args.overwrite, bit_depth=args.bit_depth
+        out,
+        finished.image,
+        recipe=recipe,
+        alpha=finished.alpha,
+        overwrite=args.overwrite,
+        bit_depth=args.bit_depth,
     )
     summary = {
         "event": "done",

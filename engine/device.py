@@ -62,7 +62,9 @@ def choose_device(choice: DeviceChoice | str = DeviceChoice.AUTO) -> DeviceInfo:
             return DeviceInfo(torch.device("cuda", 0), f"{torch.cuda.get_device_name(0)} (cuda:0)")
         if problem:
             log.warning("%s; using the CPU", problem)
-            return DeviceInfo(torch.device("cpu"), _cpu_name(), notice=f"{problem}; running on the CPU instead")
+            return DeviceInfo(
+                torch.device("cpu"), _cpu_name(), notice=f"{problem}; running on the CPU instead"
+            )
         if choice is DeviceChoice.CUDA:
             raise DeviceError("CUDA was asked for but no CUDA GPU is available (use --device auto or cpu)")
     if choice in (DeviceChoice.AUTO, DeviceChoice.MPS):

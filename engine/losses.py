@@ -153,11 +153,15 @@ class StyleTransferLoss(nn.Module):
     def forward(self, features: dict[str, Tensor], image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         zero = image.new_zeros((), dtype=torch.float32)
         content = sum(
-            (w * term(features) for term, w in zip(self.content_terms, self.content_layer_weights, strict=True)),
+            (
+                w * term(features)
+                for term, w in zip(self.content_terms, self.content_layer_weights, strict=True)
+            ),
             zero,
         )
         style = sum(
-            (w * term(features) for term, w in zip(self.style_terms, self.style_layer_weights, strict=True)), zero
+            (w * term(features) for term, w in zip(self.style_terms, self.style_layer_weights, strict=True)),
+            zero,
         )
         tv = self.tv(image) if self.tv_weight > 0 else zero
         terms = {

@@ -136,7 +136,9 @@ def _layer_weights(name: str, value: Any) -> LayerWeights:
             raise InputError(f"{name}: each entry must be (layer, weight), got {item!r}")
         layer, weight = item
         if layer not in VGG19_LAYERS:
-            raise InputError(f"{name}: unknown layer {layer!r}; layers are named like conv4_2, relu4_2, pool4")
+            raise InputError(
+                f"{name}: unknown layer {layer!r}; layers are named like conv4_2, relu4_2, pool4"
+            )
         result.append((str(layer), _finite_in(f"{name} weight of {layer}", weight, 0.0, WEIGHT_LIMIT)))
     if len({layer for layer, _ in result}) != len(result):
         raise InputError(f"{name}: a layer is listed twice")

@@ -68,9 +68,9 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     width, height = size
     if image.shape[-2:] == (height, width):
         return image
-    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False, antialias=True).clamp(
-        0, 1
-    )
+    return F.interpolate(
+        image, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+    ).clamp(0, 1)
 
 
 class _Run:
@@ -193,11 +193,19 @@ class _Run:
             # One iteration per step() so the caller sees every iteration. Negative tolerances
             # stop torch's L-BFGS from silently ending the run on a flat stretch.
             optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
-                [x], lr=1.0, max_iter=1, history_size=params.lbfgs_history, tolerance_grad=-1, tolerance_change=-1
+                [x],
+                lr=1.0,
+                max_iter=1,
+                history_size=params.lbfgs_history,
+                tolerance_grad=-1,
+                tolerance_change=-1,
             )
         else:
             optimizer = torch.optim.Adam(
-                [x], lr=params.learning_rate, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps
+                [x],
+                lr=params.learning_rate,
+                betas=(params.adam_beta1, params.adam_beta2),
+                eps=params.adam_eps,
             )
         last_good = x.detach().clone()
         evaluated: dict[str, Tensor] = {}
@@ -270,7 +278,9 @@ class _Run:
         for index, level in enumerate(self.levels):
             size = output_size(self.content.size, level.size)
             image = self.initial_image(size) if image is None else resize(image.float().cpu(), size)
-            log.info("level %d/%d: %dx%d, %d iterations", index + 1, len(self.levels), *size, level.iterations)
+            log.info(
+                "level %d/%d: %dx%d, %d iterations", index + 1, len(self.levels), *size, level.iterations
+            )
             yield from self.optimise(image, level, index)
             image = self.image
             if self.reason is not StopReason.COMPLETED:

@@ -21,7 +21,9 @@ class VGGFeatures(nn.Module):
     and the tiny random one the tests use.
     """
 
-    def __init__(self, weights: VGGWeights, pooling: Pooling, last_layer: str, keep: Iterable[str] = ()) -> None:
+    def __init__(
+        self, weights: VGGWeights, pooling: Pooling, last_layer: str, keep: Iterable[str] = ()
+    ) -> None:
         super().__init__()
         self.preprocess = weights.preprocessing
         self.names: list[str] = list(VGG19_LAYERS[: VGG19_LAYERS.index(last_layer) + 1])

@@ -30,7 +30,9 @@ print("ok", len([m for m in sys.modules if m.startswith("engine.")]))
 
 
 def test_engine_and_cli_import_without_qt() -> None:
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
     # Every module was imported, not just the package.

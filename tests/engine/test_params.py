@@ -65,7 +65,9 @@ def test_from_dict_ignores_unknown_keys() -> None:
 
 
 def test_deepest_layer_ignores_unused_layers() -> None:
-    params = StyleParams(content_layers=(("relu2_2", 1.0),), style_layers=(("relu1_1", 1.0), ("relu5_1", 0.0)))
+    params = StyleParams(
+        content_layers=(("relu2_2", 1.0),), style_layers=(("relu1_1", 1.0), ("relu5_1", 0.0))
+    )
     assert params.deepest_layer == "relu2_2"
 
 
@@ -81,9 +83,14 @@ def test_job_blend_validation(tmp_path) -> None:
 
 
 def test_presets_are_valid_and_distinct() -> None:
-    assert {"default", "gatys2016", "tf-tutorial", "pytorch-udacity", "deeplearning-ai", "tf-matconvnet"} <= set(
-        PRESETS
-    )
+    assert {
+        "default",
+        "gatys2016",
+        "tf-tutorial",
+        "pytorch-udacity",
+        "deeplearning-ai",
+        "tf-matconvnet",
+    } <= set(PRESETS)
     for name, preset in PRESETS.items():
         assert preset.params.preset == name
         assert preset.description and preset.source
@@ -102,7 +109,12 @@ def test_gatys_preset_matches_the_paper() -> None:
 def test_apply_preset_keeps_machine_settings() -> None:
     mine = StyleParams(seed=42, device="cpu", size=777, weights="/tmp/x.pth")
     changed = apply_preset(mine, "tf-tutorial")
-    assert (changed.seed, changed.device.value, changed.size, changed.weights) == (42, "cpu", 777, "/tmp/x.pth")
+    assert (changed.seed, changed.device.value, changed.size, changed.weights) == (
+        42,
+        "cpu",
+        777,
+        "/tmp/x.pth",
+    )
     assert changed.optimizer is Optimizer.ADAM and changed.preset == "tf-tutorial"
     with pytest.raises(InputError):
         apply_preset(mine, "nope")

@@ -72,9 +72,11 @@ def test_records_are_immutable_and_complete(images, weights) -> None:
     assert [p.iteration for p in progress] == list(range(1, 7))
     assert all(p.total == 6 for p in progress)
     assert set(first.losses) == {"content", "style", "tv", "total"}
-    assert first.preview is not None and first.preview.dtype == np.uint8 and first.preview.shape == (24, 32, 3)
+    assert (
+        first.preview is not None and first.preview.dtype == np.uint8 and first.preview.shape == (24, 32, 3)
+    )
     assert progress[-1].preview is not None
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         first.iteration = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
         first.losses["total"] = 0.0  # type: ignore[index]
@@ -102,7 +104,9 @@ def test_stop_inside_lbfgs_returns_within_one_iteration(images, weights) -> None
         return calls["n"] > 7  # polled before each step and inside each closure
 
     params = StyleParams(**(TINY | {"iterations": 50}))
-    progress, finished = _run(StyleJob(images["content"], (images["style"],), params), weights, should_stop=should_stop)
+    progress, finished = _run(
+        StyleJob(images["content"], (images["style"],), params), weights, should_stop=should_stop
+    )
     assert finished.reason is StopReason.STOPPED
     assert len(progress) <= 4
     assert finished.iterations == len(progress)
@@ -117,7 +121,9 @@ def test_stop_from_the_closure_itself(images, weights) -> None:
         return state["armed"]
 
     params = StyleParams(**(TINY | {"iterations": 50}))
-    gen = stylize(StyleJob(images["content"], (images["style"],), params), weights=weights, should_stop=should_stop)
+    gen = stylize(
+        StyleJob(images["content"], (images["style"],), params), weights=weights, should_stop=should_stop
+    )
     first = next(gen)
     assert isinstance(first, Progress)
     state["armed"] = True
@@ -127,7 +133,9 @@ def test_stop_from_the_closure_itself(images, weights) -> None:
 
 
 def test_several_styles_with_blend(images, weights) -> None:
-    job = StyleJob(images["content"], (images["style"], images["style2"]), StyleParams(**TINY), blend=(0.7, 0.3))
+    job = StyleJob(
+        images["content"], (images["style"], images["style2"]), StyleParams(**TINY), blend=(0.7, 0.3)
+    )
     _, finished = _run(job, weights)
     assert finished.completed
     assert set(finished.extra["inputs"]) == {str(images[k]) for k in ("content", "style", "style2")}
