@@ -145,6 +145,24 @@ def _layer_weights(name: str, value: Any) -> LayerWeights:
     return tuple(result)
 
 
+def _levels(value: Any) -> tuple[tuple[int, int], ...]:
+    levels = []
+    for item in value or ():
+        try:
+            size, iterations = item
+        except (TypeError, ValueError):
+            raise InputError(f"levels: each level must be (size, iterations), got {item!r}") from None
+        levels.append(
+            (
+                _int_in("level size", size, *SIZE_LIMITS),
+                _int_in("level iterations", iterations, *ITERATION_LIMITS),
+            )
+        )
+    if any(b[0] < a[0] for a, b in zip(levels, levels[1:])):
+        raise InputError("levels: sizes must grow from one level to the next")
+    return tuple(levels)
+
+
 def _enum(enum_type: type[StrEnum], name: str, value: Any) -> Any:
     try:
         return enum_type(value)
@@ -160,7 +178,17 @@ class StyleParams:
     preset: str = "default"
     # Long edge of the output in pixels.
     size: int = 512
+    # Iterations in all, over every coarse-to-fine level.
     iterations: int = 300
+    # Coarse-to-fine: optimise first at ``start_size``, then upscale and refine at sizes growing
+    # by at most 2x up to ``size``; each level gets half the iterations of the one before.
+    coarse_to_fine: bool = True
+    start_size: int = 256
+    # Explicit pyramid as ((long edge, iterations), ...); overrides the automatic plan.
+    levels: tuple[tuple[int, int], ...] = ()
+    # Tiled optimisation for outputs larger than memory: tile core size in pixels (0 = only when
+    # the memory plan or an out-of-memory error calls for it).
+    tile_size: int = 0
     optimizer: Optimizer = Optimizer.LBFGS
     # Adam only.  The image is optimised as RGB in [0, 1], so a rate of 0.02
     # moves a pixel by about 5 of 255 levels per step at most.
@@ -198,12 +226,20 @@ class StyleParams:
     weights: str = "default"
     # Stop after this much wall time (0 = no limit), keeping the current image.
     max_seconds: float = 0.0
+    # Resolution written into the output file (0 = none); set from a print size.
+    dpi: float = 0.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "preset", str(self.preset))
         set_(self, "size", _int_in("size", self.size, *SIZE_LIMITS))
         set_(self, "iterations", _int_in("iterations", self.iterations, *ITERATION_LIMITS))
+        set_(self, "coarse_to_fine", bool(self.coarse_to_fine))
+        set_(self, "start_size", _int_in("start size", self.start_size, *SIZE_LIMITS))
+        set_(self, "levels", _levels(self.levels))
+        set_(self, "tile_size", _int_in("tile size", self.tile_size, 0, SIZE_LIMITS[1]))
+        if 0 < self.tile_size < 64:
+            raise InputError(f"tile size must be 0 (automatic) or at least 64 pixels, got {self.tile_size}")
         set_(self, "optimizer", _enum(Optimizer, "optimizer", self.optimizer))
         set_(self, "learning_rate", _finite_in("learning rate", self.learning_rate, 1e-9, 1e3))
         if self.learning_rate <= 0:
@@ -236,6 +272,7 @@ class StyleParams:
         set_(self, "precision", _enum(Precision, "precision", self.precision))
         set_(self, "weights", str(self.weights) if self.weights else "default")
         set_(self, "max_seconds", _finite_in("max seconds", self.max_seconds, 0.0, 1e7))
+        set_(self, "dpi", _finite_in("dpi", self.dpi, 0.0, 10000.0))
 
     # -- layers ---------------------------------------------------------------
     @property
@@ -259,8 +296,8 @@ class StyleParams:
             value = getattr(self, f.name)
             if isinstance(value, StrEnum):
                 value = value.value
-            elif f.name in ("content_layers", "style_layers"):
-                value = [[layer, weight] for layer, weight in value]
+            elif f.name in ("content_layers", "style_layers", "levels"):
+                value = [list(pair) for pair in value]
             out[f.name] = value
         return out
 

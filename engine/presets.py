@@ -41,7 +41,7 @@ class Preset:
 # Settings that switching presets in the window leaves alone: they describe the machine and the
 # artist's output, not the recipe.  (The command line's --preset takes the preset's size unless
 # --size is given, so a preset alone reproduces its source.)
-KEPT_ON_PRESET_CHANGE = ("device", "weights", "seed", "max_seconds", "precision", "size")
+KEPT_ON_PRESET_CHANGE = ("device", "weights", "seed", "max_seconds", "precision", "size", "tile_size", "dpi")
 
 _PRESET_LIST = (
     Preset(
@@ -66,6 +66,7 @@ _PRESET_LIST = (
         source="Gatys, Ecker & Bethge, CVPR 2016, sections 2-3 (seed 002 summarises it)",
         params=StyleParams(
             preset="gatys2016",
+            coarse_to_fine=False,
             size=512,
             iterations=500,
             optimizer=Optimizer.LBFGS,
@@ -93,6 +94,7 @@ _PRESET_LIST = (
         source="seed 000 (风格迁移算法) and the TensorFlow style-transfer tutorial it follows",
         params=StyleParams(
             preset="tf-matconvnet",
+            coarse_to_fine=False,
             size=512,
             iterations=1000,
             optimizer=Optimizer.ADAM,
@@ -121,6 +123,7 @@ _PRESET_LIST = (
         source="seed 001 (神经网络风格转换, deeplearning.ai 'Art generation with Neural Style Transfer')",
         params=StyleParams(
             preset="deeplearning-ai",
+            coarse_to_fine=False,
             size=400,
             iterations=200,
             optimizer=Optimizer.ADAM,
@@ -148,6 +151,7 @@ _PRESET_LIST = (
         source="seed 002 (Gatys CVPR 2016 读书笔记 with the Udacity PyTorch code)",
         params=StyleParams(
             preset="pytorch-udacity",
+            coarse_to_fine=False,
             size=400,
             iterations=2000,
             optimizer=Optimizer.ADAM,
@@ -179,6 +183,7 @@ _PRESET_LIST = (
         source="seed 004 (机器学习最终实验文档——风格迁移实验)",
         params=StyleParams(
             preset="tf-tutorial",
+            coarse_to_fine=False,
             size=512,
             iterations=500,
             optimizer=Optimizer.ADAM,

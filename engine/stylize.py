@@ -24,6 +24,7 @@ from torch import Tensor
 from engine.device import choose_device, network_dtype
 from engine.imageio import LoadedImage, load_image
 from engine.losses import ContentLoss, StyleLoss, StyleTransferLoss, TVLoss, gram_matrix
+from engine.memory import TILE_MARGIN, plan_memory, smaller_alternatives
 from engine.params import InitMode, Optimizer, StyleJob, StyleParams
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.vgg import VGGFeatures
@@ -41,7 +42,24 @@ class Level:
 
 
 def plan_levels(params: StyleParams) -> tuple[Level, ...]:
-    return (Level(params.size, params.iterations),)
+    """The coarse-to-fine pyramid for a job.
+
+    Sizes grow geometrically from ``start_size`` to ``size`` by at most 2x per level (a larger
+    jump makes the upscaled image too blurry for the next level to recover detail). Level k gets
+    a share of the iterations proportional to 2^-k: a coarse iteration costs a quarter of the
+    next level's, and the coarse levels settle the composition, the fine ones only add detail.
+    """
+    if params.levels:
+        return tuple(Level(size, iterations) for size, iterations in params.levels)
+    if not params.coarse_to_fine or params.size <= params.start_size * 1.25:
+        return (Level(params.size, params.iterations),)
+    count = math.ceil(math.log2(params.size / params.start_size)) + 1
+    ratio = (params.size / params.start_size) ** (1 / (count - 1))
+    sizes = [round(params.start_size * ratio**k) for k in range(count - 1)] + [params.size]
+    shares = [0.5**k for k in range(count)]
+    iterations = [max(1, math.floor(params.iterations * share / sum(shares))) for share in shares]
+    iterations[0] += params.iterations - sum(iterations)
+    return tuple(Level(size, n) for size, n in zip(sizes, iterations, strict=True))
 
 
 def output_size(content_size: tuple[int, int], long_edge: int) -> tuple[int, int]:
@@ -55,8 +73,22 @@ class _StopRequested(Exception):
     """Raised inside the L-BFGS closure to abandon a step the caller no longer wants."""
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA, MPS and host allocators each report running out differently."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 def _to_tensor(rgb: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    # Contiguous NCHW: L-BFGS flattens gradients with view(), which needs standard strides.
+    return (
+        torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
+        .permute(2, 0, 1)
+        .unsqueeze(0)
+        .contiguous()
+    )
 
 
 def _to_numpy(image: Tensor) -> np.ndarray:
@@ -71,6 +103,60 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(
         image, size=(height, width), mode="bicubic", align_corners=False, antialias=True
     ).clamp(0, 1)
+
+
+def _stride(layer: str) -> int:
+    block = int(layer[4] if layer.startswith("pool") else layer[-3])
+    return 2 ** (block if layer.startswith("pool") else block - 1)
+
+
+@dataclass(frozen=True)
+class _Tile:
+    """A tile: the core it updates and the larger crop (core plus context) it is computed on."""
+
+    core: tuple[int, int, int, int]  # y0, y1, x0, x1 in image pixels
+    crop: tuple[int, int, int, int]
+
+    def core_in_crop(self) -> tuple[int, int, int, int]:
+        (y0, y1, x0, x1), (cy0, _, cx0, _) = self.core, self.crop
+        return y0 - cy0, y1 - cy0, x0 - cx0, x1 - cx0
+
+    def core_features(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each layer's features over the core only (positions scale with the layer's stride)."""
+        y0, y1, x0, x1 = self.core_in_crop()
+        out = {}
+        for name, value in features.items():
+            step, rows, cols = _stride(name), value.shape[-2], value.shape[-1]
+            # A thin core at the image's edge can fall past the last (floored) feature position:
+            # keep at least the nearest one rather than an empty slice.
+            top, left = min(y0 // step, rows - 1), min(x0 // step, cols - 1)
+            bottom, right = min(max(top + 1, -(-y1 // step)), rows), min(max(left + 1, -(-x1 // step)), cols)
+            out[name] = value[..., top:bottom, left:right]
+        return out
+
+
+def tile_grid(
+    width: int, height: int, tile: int, offset: tuple[int, int], margin: int = TILE_MARGIN
+) -> list[_Tile]:
+    """Tiles covering the image, the grid shifted by ``offset`` so seams move every iteration.
+
+    Offsets and margins are multiples of 16 (the deepest stride), so a core maps to whole
+    feature positions at every layer.
+    """
+    tiles = []
+    for y in range(-offset[1], height, tile):
+        for x in range(-offset[0], width, tile):
+            y0, y1, x0, x1 = max(0, y), min(height, y + tile), max(0, x), min(width, x + tile)
+            if y1 - y0 < 1 or x1 - x0 < 1:
+                continue
+            crop = (
+                max(0, y0 - margin),
+                min(height, y1 + margin),
+                max(0, x0 - margin),
+                min(width, x1 + margin),
+            )
+            tiles.append(_Tile((y0, y1, x0, x1), crop))
+    return tiles
 
 
 class _Run:
@@ -95,28 +181,40 @@ class _Run:
         self.init_image = load_image(self.params.init_image) if self.params.init is InitMode.IMAGE else None
         self.device_info = choose_device(self.params.device)
         self.device = self.device_info.device
-        self.dtype = network_dtype(self.params.precision, self.device)
         self.weights = weights if weights is not None else load_weights(self.params.weights)
         self.content_layers = self.params.active_content_layers
         self.style_layers = self.params.active_style_layers
         self.wanted = {name for name, _ in self.content_layers + self.style_layers}
-        net = VGGFeatures(self.weights, self.params.pooling, self.params.deepest_layer, keep=self.wanted)
-        self.net = net.to(device=self.device, dtype=self.dtype)
-        if self.device.type == "cuda":
-            # Same-size inputs every iteration: let cuDNN pick the fastest kernels once.
-            torch.backends.cudnn.benchmark = True
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.dtype = network_dtype(self.params.precision, self.device)
+        self.net = VGGFeatures(self.weights, self.params.pooling, self.params.deepest_layer, keep=self.wanted)
+        self._place_network(self.dtype)
         self.output_size = output_size(self.content.size, self.params.size)
         self.levels = plan_levels(self.params)
         self.total = sum(level.iterations for level in self.levels)
         self.iteration = 0
         self.losses: dict[str, float] = {}
         self.last_preview_time = -math.inf
-        self.notice = self.device_info.notice
+        self.notices: list[str] = [self.device_info.notice] if self.device_info.notice else []
+        self.message = ""
+        self.reason = StopReason.COMPLETED
+        self.fallbacks: list[str] = []
+
+    def _place_network(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+        self.net = self.net.to(device=self.device, dtype=dtype)
+        if self.device.type == "cuda":
+            # Same-size inputs every iteration: let cuDNN pick the fastest kernels once; channels_last
+            # feeds the tensor cores without layout shuffles.
+            torch.backends.cudnn.benchmark = True
+            self.net = self.net.to(memory_format=torch.channels_last)
 
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def notify(self, text: str) -> None:
+        log.warning(text)
+        self.notices.append(text)
 
     def _prepare(self, image: Tensor) -> Tensor:
         image = image.to(self.device)
@@ -127,34 +225,59 @@ class _Run:
     def _features(self, image: Tensor, wanted: set[str]) -> dict[str, Tensor]:
         return self.net(self._prepare(image), wanted)
 
-    def build_loss(self, size: tuple[int, int], level_long_edge: int) -> StyleTransferLoss:
-        params = self.params
-        convention = params.loss_convention
-        content_terms: list[tuple[ContentLoss, float]] = []
-        if self.content_layers:
-            content = resize(_to_tensor(self.content.rgb), size)
+    # -- loss targets -----------------------------------------------------------------------------
+    def style_targets(self, level_long_edge: int, tile: int) -> dict[str, Tensor]:
+        """Blended per-position Gram matrices of the style images, by layer.
+
+        The style is seen at a size tied to the *current* long edge, so its brush marks keep the
+        same proportion to the picture at every pyramid level.  With tiles, the Gram sums are
+        accumulated tile by tile: the statistics still come from the whole painting.
+        """
+        names = {n for n, _ in self.style_layers}
+        style_long_edge = max(16, round(level_long_edge * self.params.style_scale))
+        per_style: list[dict[str, Tensor]] = []
+        for style in self.styles:
+            style_tensor = resize(_to_tensor(style.rgb), output_size(style.size, style_long_edge))
+            per_style.append(self._gram_of(style_tensor, names, tile))
+        blend = self.job.normalized_blend
+        return {n: StyleLoss.blended_target([g[n] for g in per_style], blend) for n in names}
+
+    def _gram_of(self, image: Tensor, names: set[str], tile: int) -> dict[str, Tensor]:
+        height, width = image.shape[-2:]
+        if not tile or max(width, height) <= tile:
             with torch.no_grad():
-                features = self._features(content, {n for n, _ in self.content_layers})
-            content_terms = [(ContentLoss(n, features[n], convention), w) for n, w in self.content_layers]
-        style_terms: list[tuple[StyleLoss, float]] = []
-        if self.style_layers:
-            names = {n for n, _ in self.style_layers}
-            grams: dict[str, list[Tensor]] = {n: [] for n in names}
-            # The style is seen at a size tied to the *current* long edge, so its brush marks keep
-            # the same proportion to the picture at every pyramid level.
-            style_long_edge = max(16, round(level_long_edge * params.style_scale))
-            for style in self.styles:
-                style_tensor = resize(_to_tensor(style.rgb), output_size(style.size, style_long_edge))
-                with torch.no_grad():
-                    features = self._features(style_tensor, names)
-                    for name in names:
-                        grams[name].append(gram_matrix(features[name]))
-                del features
-            blend = self.job.normalized_blend
-            style_terms = [
-                (StyleLoss(n, StyleLoss.blended_target(grams[n], blend), convention), w)
-                for n, w in self.style_layers
-            ]
+                features = self._features(image, names)
+                return {n: gram_matrix(features[n]) for n in names}
+        sums: dict[str, Tensor] = {}
+        counts = dict.fromkeys(names, 0)
+        for part in tile_grid(width, height, tile, (0, 0)):
+            y0, y1, x0, x1 = part.crop
+            with torch.no_grad():
+                core = part.core_features(self._features(image[..., y0:y1, x0:x1], names))
+            for n in names:
+                positions = core[n].shape[-1] * core[n].shape[-2]
+                weighted = gram_matrix(core[n]) * positions
+                sums[n] = weighted if n not in sums else sums[n] + weighted
+                counts[n] += positions
+        return {n: sums[n] / counts[n] for n in names}
+
+    def build_loss(self, content: Tensor | None, style_targets: dict[str, Tensor]) -> StyleTransferLoss:
+        content_features = None
+        if self.content_layers and content is not None:
+            with torch.no_grad():
+                content_features = self._features(content, {n for n, _ in self.content_layers})
+        convention = self.params.loss_convention
+        style_terms = [(StyleLoss(n, style_targets[n], convention), w) for n, w in self.style_layers]
+        return self.combine(content_features, style_terms)
+
+    def combine(
+        self, content_features: dict[str, Tensor] | None, style_terms: list[tuple[StyleLoss, float]]
+    ) -> StyleTransferLoss:
+        params = self.params
+        content_terms = [
+            (ContentLoss(n, content_features[n], params.loss_convention), w)
+            for n, w in (self.content_layers if content_features is not None else ())
+        ]
         return StyleTransferLoss(
             content_terms,
             style_terms,
@@ -176,6 +299,7 @@ class _Run:
             return params.noise_ratio * noise + (1 - params.noise_ratio) * content
         return content
 
+    # -- progress ---------------------------------------------------------------------------------
     def preview_due(self, last_of_level: bool) -> bool:
         if last_of_level or self.iteration == 1:
             return True
@@ -183,11 +307,52 @@ class _Run:
             return True
         return self.elapsed - self.last_preview_time >= self.preview_interval
 
-    def optimise(self, image: Tensor, level: Level, level_index: int) -> Iterator[Progress]:
-        """Optimise ``image`` in place at one level; sets ``self.reason`` and ``self.image``."""
-        params = self.params
+    def progress(self, image: Tensor, level_index: int, last: bool) -> Progress:
+        preview = None
+        if self.preview_due(last):
+            preview = to_uint8(_to_numpy(image))
+            self.last_preview_time = self.elapsed
+        record = Progress(
+            iteration=self.iteration,
+            total=self.total,
+            elapsed=self.elapsed,
+            losses=self.losses,
+            preview=preview,
+            level=level_index + 1,
+            levels=len(self.levels),
+            size=(image.shape[-1], image.shape[-2]),
+            message="; ".join(self.notices),
+        )
+        self.notices = []
+        return record
+
+    def _check_losses(self, losses: dict[str, float]) -> bool:
+        if all(math.isfinite(v) for v in losses.values()):
+            return True
+        bad = ", ".join(n for n, v in losses.items() if not math.isfinite(v) and n != "total")
+        self.message = (
+            f"the {bad or 'total'} loss became {losses['total']} at iteration {self.iteration + 1}; "
+            "stopped and kept the last good image (try smaller weights or a lower learning rate)"
+        )
+        log.warning(self.message)
+        self.reason = StopReason.NUMERICAL_ERROR
+        return False
+
+    def _should_end(self) -> bool:
+        if self.should_stop():
+            self.reason = StopReason.STOPPED
+            return True
+        if self.params.max_seconds and self.elapsed >= self.params.max_seconds:
+            self.reason = StopReason.TIME_LIMIT
+            return True
+        return False
+
+    # -- one level, whole image -------------------------------------------------------------------
+    def optimise_whole(self, image: Tensor, params: StyleParams, iterations: int, level: Level, index: int):
+        """Optimise the whole image at once; leaves the result in ``self.image`` (CPU)."""
         width, height = image.shape[-1], image.shape[-2]
-        loss_fn = self.build_loss((width, height), level.size)
+        content = resize(_to_tensor(self.content.rgb), (width, height)) if self.content_layers else None
+        loss_fn = self.build_loss(content, self.style_targets(level.size, 0) if self.style_layers else {})
         x = self._prepare(image.detach().clone()).requires_grad_(True)
         if params.optimizer is Optimizer.LBFGS:
             # One iteration per step() so the caller sees every iteration. Negative tolerances
@@ -207,7 +372,7 @@ class _Run:
                 betas=(params.adam_beta1, params.adam_beta2),
                 eps=params.adam_eps,
             )
-        last_good = x.detach().clone()
+        self.image = image.detach().clone()
         evaluated: dict[str, Tensor] = {}
 
         def closure() -> Tensor:
@@ -220,13 +385,8 @@ class _Run:
             evaluated.update({name: value.detach() for name, value in terms.items()})
             return total
 
-        self.reason = StopReason.COMPLETED
-        for step in range(level.iterations):
-            if self.should_stop():
-                self.reason = StopReason.STOPPED
-                break
-            if params.max_seconds and self.elapsed >= params.max_seconds:
-                self.reason = StopReason.TIME_LIMIT
+        for step in range(iterations):
+            if self._should_end():
                 break
             before = x.detach().clone()
             try:
@@ -235,53 +395,160 @@ class _Run:
                 self.reason = StopReason.STOPPED
                 break
             losses = {name: float(value) for name, value in evaluated.items()}
-            if not all(math.isfinite(v) for v in losses.values()):
-                bad = ", ".join(n for n, v in losses.items() if not math.isfinite(v) and n != "total")
-                self.message = (
-                    f"the {bad or 'total'} loss became {losses['total']} at iteration {self.iteration + 1}; "
-                    "stopped and kept the last good image (try smaller weights or a lower learning rate)"
-                )
-                log.warning(self.message)
-                with torch.no_grad():
-                    x.copy_(last_good)
-                self.reason = StopReason.NUMERICAL_ERROR
-                break
-            last_good = before
+            if not self._check_losses(losses):
+                break  # self.image still holds the last image whose loss was finite
+            # ``before`` is the image these (finite) losses were measured on.
+            self.image = before.cpu()
             if params.optimizer is Optimizer.ADAM:
                 with torch.no_grad():
                     x.clamp_(0, 1)
             self.iteration += 1
             self.losses = losses
-            last = step == level.iterations - 1
-            preview = None
-            if self.preview_due(last):
-                preview = to_uint8(_to_numpy(x))
-                self.last_preview_time = self.elapsed
-            yield Progress(
-                iteration=self.iteration,
-                total=self.total,
-                elapsed=self.elapsed,
-                losses=losses,
-                preview=preview,
-                level=level_index + 1,
-                levels=len(self.levels),
-                size=(width, height),
-                message=self.notice,
-            )
-            self.notice = ""
-        self.image = x.detach()
+            yield self.progress(x, index, last=step == iterations - 1)
+        if self.reason is not StopReason.NUMERICAL_ERROR:
+            self.image = x.detach().cpu()
+
+    # -- one level, in tiles ----------------------------------------------------------------------
+    def optimise_tiled(self, image: Tensor, params: StyleParams, iterations: int, level: Level, index: int):
+        """Adam over overlapping tiles whose grid moves every iteration; the image stays on the CPU.
+
+        L-BFGS needs the gradient of the whole image at once, so tiles always use Adam. Each
+        iteration sums every tile's gradient over its core (its context margin only informs the
+        features) and takes one Adam step for the whole image, so an iteration means the same as
+        without tiles. Random grid offsets keep seams from settling anywhere.
+        """
+        tile = max(64, params.tile_size // 16 * 16)
+        height, width = image.shape[-2:]
+        content = resize(_to_tensor(self.content.rgb), (width, height)) if self.content_layers else None
+        targets = self.style_targets(level.size, tile) if self.style_layers else {}
+        x = image.detach().clone().float().cpu()
+        self.image = x.clone()
+        first, second = torch.zeros_like(x), torch.zeros_like(x)
+        beta1, beta2, eps, rate = params.adam_beta1, params.adam_beta2, params.adam_eps, params.learning_rate
+        generator = torch.Generator().manual_seed(params.seed + index)
+        content_names = {n for n, _ in self.content_layers}
+        style_terms = [(StyleLoss(n, targets[n], params.loss_convention), w) for n, w in self.style_layers]
+        for step in range(iterations):
+            if self._should_end():
+                break
+            offset = tuple(16 * int(v) for v in torch.randint(0, tile // 16, (2,), generator=generator))
+            grad = torch.zeros_like(x)
+            sums = {"content": 0.0, "style": 0.0, "tv": 0.0}
+            interrupted = False
+            for part in tile_grid(width, height, tile, offset):  # type: ignore[arg-type]
+                if self.should_stop():
+                    interrupted = True
+                    break
+                y0, y1, x0, x1 = part.crop
+                cy0, cy1, cx0, cx1 = part.core_in_crop()
+                share = (cy1 - cy0) * (cx1 - cx0) / (width * height)
+                content_core = None
+                if content is not None:
+                    with torch.no_grad():
+                        content_core = part.core_features(
+                            self._features(content[..., y0:y1, x0:x1], content_names)
+                        )
+                crop = self._prepare(x[..., y0:y1, x0:x1].clone()).requires_grad_(True)
+                features = part.core_features(self.net(crop, self.wanted))
+                loss_fn = self.combine(content_core, style_terms)
+                total, weighted = loss_fn(features, crop[..., cy0:cy1, cx0:cx1])
+                (share * total).backward()
+                assert crop.grad is not None
+                grad[..., y0 + cy0 : y0 + cy1, x0 + cx0 : x0 + cx1] += (
+                    crop.grad[..., cy0:cy1, cx0:cx1].float().cpu()
+                )
+                for name, value in weighted.items():
+                    sums[name] += share * float(value.detach())
+            if interrupted:
+                self.reason = StopReason.STOPPED
+                break
+            losses = sums | {"total": sum(sums.values())}
+            if not self._check_losses(losses):
+                break
+            self.image = x.clone()
+            # Adam by hand: torch's Adam keeps state per tensor, and a tile is a moving window.
+            t = step + 1
+            first.mul_(beta1).add_(grad, alpha=1 - beta1)
+            second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denominator = (second / (1 - beta2**t)).sqrt_().add_(eps)
+            x.addcdiv_(first, denominator, value=-rate / (1 - beta1**t)).clamp_(0, 1)
+            self.iteration += 1
+            self.losses = losses
+            yield self.progress(x, index, last=step == iterations - 1)
+        if self.reason is not StopReason.NUMERICAL_ERROR:
+            self.image = x
+
+    # -- levels, memory and fallbacks ---------------------------------------------------------------
+    def level_params(self, level: Level, size: tuple[int, int]) -> StyleParams:
+        """This level's parameters: the job's, changed only if the memory plan says it won't fit."""
+        at_level = self.params.replace(size=level.size, coarse_to_fine=False, levels=())
+        plan = plan_memory(at_level, size, self.device)
+        log.info("level %dx%d: %s", *size, plan.describe())
+        if plan.fits or plan.suggested is None or plan.suggested.size != at_level.size:
+            if not plan.fits:
+                self.notify(f"memory at {size[0]}x{size[1]}: {plan.describe()}; trying anyway")
+            return at_level
+        self.notify(f"memory at {size[0]}x{size[1]}: {plan.describe()}; doing that")
+        return plan.suggested
+
+    def run_level(self, image: Tensor, level: Level, index: int):
+        size = (image.shape[-1], image.shape[-2])
+        params = self.level_params(level, size)
+        done_before = self.iteration
+        tried: set[str] = set()
+        while True:
+            remaining = level.iterations - (self.iteration - done_before)
+            tiled = params.tile_size > 0 and max(size) > params.tile_size
+            try:
+                if tiled:
+                    yield from self.optimise_tiled(image, params, remaining, level, index)
+                else:
+                    yield from self.optimise_whole(image, params, remaining, level, index)
+                return
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                image = self.image
+                self._free_memory()
+                options = [
+                    (w, p) for w, p in smaller_alternatives(params, self.device.type) if w not in tried
+                ]
+                if not options:
+                    self.reason = StopReason.OUT_OF_MEMORY
+                    self.message = (
+                        f"out of memory at {size[0]}x{size[1]} even with every fallback; kept the last good "
+                        "image (try a smaller size)"
+                    )
+                    log.error(self.message)
+                    return
+                words, params = options[0]
+                tried.add(words)
+                self.fallbacks.append(words)
+                if params.precision != self.params.precision:
+                    self._place_network(network_dtype(params.precision, self.device))
+                self.notify(
+                    f"ran out of memory at {size[0]}x{size[1]}; continuing from the last image: {words}"
+                )
+
+    def _free_memory(self) -> None:
+        import gc
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        elif self.device.type == "mps":
+            torch.mps.empty_cache()
 
     def run(self) -> Iterator[Record]:
-        self.message = ""
         image: Tensor | None = None
-        self.reason = StopReason.COMPLETED
         for index, level in enumerate(self.levels):
             size = output_size(self.content.size, level.size)
             image = self.initial_image(size) if image is None else resize(image.float().cpu(), size)
             log.info(
                 "level %d/%d: %dx%d, %d iterations", index + 1, len(self.levels), *size, level.iterations
             )
-            yield from self.optimise(image, level, index)
+            self.image = image
+            yield from self.run_level(image, level, index)
             image = self.image
             if self.reason is not StopReason.COMPLETED:
                 break
@@ -302,7 +569,7 @@ class _Run:
             message=self.message,
             alpha=alpha,
             weights_id=self.weights.id,
-            extra={"inputs": self.input_hashes()},
+            extra={"inputs": self.input_hashes(), "fallbacks": list(self.fallbacks)},
         )
 
     def input_hashes(self) -> dict[str, str]:

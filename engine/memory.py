@@ -1,0 +1,208 @@
+"""Memory planning: how much a job needs at its peak, whether that fits, and what would.
+
+The estimate is a model of what autograd keeps alive, calibrated against
+measured peaks (benchmarks/memory_calibration.py): for each level of the
+pyramid, the activations of every layer up to the deepest one the job uses
+(kept for the backward pass), the optimiser's state for the image, the loss
+targets and the network's weights.  The largest level decides the peak.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+
+import torch
+
+from engine.params import VGG19_LAYERS, Optimizer, Pooling, Precision, StyleParams
+
+log = logging.getLogger(__name__)
+
+MiB = 1024**2
+GiB = 1024**3
+
+# Output channels of each VGG-19 layer and its stride relative to the input.
+_CHANNELS = {
+    name: (64, 128, 256, 512, 512)[int(name[4] if name.startswith("pool") else name[-3]) - 1]
+    for name in VGG19_LAYERS
+}
+_STRIDE = {
+    name: 2 ** (int(name[4] if name.startswith("pool") else name[-3]) - (0 if name.startswith("pool") else 1))
+    for name in VGG19_LAYERS
+}
+_CONV_PARAMS = {
+    name: _CHANNELS[name]
+    * (3 if name == "conv1_1" else _CHANNELS[VGG19_LAYERS[VGG19_LAYERS.index(name) - 2]])
+    * 9
+    + _CHANNELS[name]
+    for name in VGG19_LAYERS
+    if name.startswith("conv")
+}
+
+# Calibration (benchmarks/memory_calibration.py, CPU, float32, Adam so that no L-BFGS history
+# hides in the slope; 256/512/1024 px on 4:3 images): the measured peak grew by 2.28 KiB per
+# pixel, 1.7 times the analytic sum of kept activations (autograd also keeps the conv inputs'
+# gradients and the allocator's slack), on top of ~1.0 GiB of PyTorch runtime, images and weight
+# unpacking.  On CUDA the context lives outside the allocator; cuDNN's workspace is the overhead
+# there (not yet measured on a GPU).
+ACTIVATION_FACTOR = 1.7
+RUNTIME_OVERHEAD = {"cpu": 990 * MiB, "cuda": 512 * MiB, "mps": 512 * MiB}
+# Leave this share of the free memory unused: fragmentation and other programs.
+HEADROOM = 0.85
+
+TILE_MARGIN = 64  # pixels of context around each tile core (a multiple of the deepest stride, 16)
+
+
+def _dtype_bytes(precision: Precision) -> int:
+    return 4 if precision in (Precision.FLOAT32, Precision.AUTO) else 2
+
+
+def activation_bytes(width: int, height: int, last_layer: str, precision: Precision, pooling: Pooling) -> int:
+    """Bytes of the activations autograd keeps for one forward/backward pass."""
+    elements = 0
+    for name in VGG19_LAYERS[: VGG19_LAYERS.index(last_layer) + 1]:
+        stride = _STRIDE[name]
+        positions = (height // stride or 1) * (width // stride or 1)
+        if name.startswith("conv") or name.startswith("pool"):
+            elements += _CHANNELS[name] * positions
+            if name.startswith("pool") and pooling is Pooling.MAX:
+                elements += 2 * _CHANNELS[name] * positions  # int64 argmax indices
+    return elements * _dtype_bytes(precision)
+
+
+def weight_bytes(last_layer: str, precision: Precision) -> int:
+    convs = [n for n in VGG19_LAYERS[: VGG19_LAYERS.index(last_layer) + 1] if n.startswith("conv")]
+    return sum(_CONV_PARAMS[n] for n in convs) * _dtype_bytes(precision)
+
+
+def optimizer_bytes(width: int, height: int, params: StyleParams, tiled: bool) -> int:
+    pixels = 3 * width * height * 4
+    # The image, its gradient, and the copy kept as the last good image.
+    base = 3 * pixels
+    if tiled or params.optimizer is Optimizer.ADAM:
+        return base + 2 * pixels
+    # L-BFGS keeps two vectors per remembered step plus a handful of work vectors.
+    return base + (2 * params.lbfgs_history + 4) * pixels
+
+
+def level_sizes(params: StyleParams, content_size: tuple[int, int]) -> list[tuple[int, int]]:
+    from engine.stylize import output_size, plan_levels
+
+    return [output_size(content_size, level.size) for level in plan_levels(params)]
+
+
+def estimate_peak_bytes(params: StyleParams, content_size: tuple[int, int], device_type: str = "cpu") -> int:
+    """Peak memory of the job on a device of this type, at its largest pyramid level."""
+    width, height = level_sizes(params, content_size)[-1]
+    last = params.deepest_layer
+    tiled = params.tile_size > 0 and max(width, height) > params.tile_size
+    if tiled:
+        crop = params.tile_size + 2 * TILE_MARGIN
+        active_w, active_h = min(width, crop), min(height, crop)
+    else:
+        active_w, active_h = width, height
+    activations = activation_bytes(active_w, active_h, last, params.precision, params.pooling)
+    # Content targets (float32) for the content layers, at the full image size unless tiled.
+    targets = sum(
+        _CHANNELS[n] * (active_h // _STRIDE[n] or 1) * (active_w // _STRIDE[n] or 1) * 4
+        for n, _ in params.active_content_layers
+    )
+    grams = sum(_CHANNELS[n] ** 2 * 4 * 3 for n, _ in params.active_style_layers)
+    total = (
+        ACTIVATION_FACTOR * activations
+        + targets
+        + grams
+        + optimizer_bytes(width, height, params, tiled)
+        + weight_bytes(last, params.precision)
+        + RUNTIME_OVERHEAD.get(device_type, 0)
+    )
+    return int(total)
+
+
+def available_bytes(device: torch.device | str) -> int:
+    """Memory this process could still use on the device, in bytes."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type == "mps":
+        mps = getattr(torch, "mps", None)
+        recommended = getattr(mps, "recommended_max_memory", None)
+        if recommended is not None:
+            return int(recommended() - mps.driver_allocated_memory())
+    return _host_available()
+
+
+def _host_available() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * GiB
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    estimate: int  # bytes at the peak
+    available: int  # bytes usable on the device now
+    fits: bool
+    # When it does not fit: a parameter change that would, in words, and the changed parameters.
+    suggestion: str = ""
+    suggested: StyleParams | None = None
+
+    def describe(self) -> str:
+        text = f"needs about {self.estimate / GiB:.1f} GiB of {self.available / GiB:.1f} GiB available: " + (
+            "fits" if self.fits else "does NOT fit"
+        )
+        return text + (f"; {self.suggestion}" if self.suggestion else "")
+
+
+def smaller_alternatives(params: StyleParams, device_type: str) -> list[tuple[str, StyleParams]]:
+    """Changes that shrink the footprint, gentlest first: what the fallback ladder tries too."""
+    options: list[tuple[str, StyleParams]] = []
+    if params.optimizer is Optimizer.LBFGS and params.lbfgs_history > 5:
+        options.append(("remember fewer L-BFGS steps (history 5)", params.replace(lbfgs_history=5)))
+    if params.optimizer is Optimizer.LBFGS:
+        options.append(
+            ("use Adam instead of L-BFGS", params.replace(optimizer=Optimizer.ADAM, learning_rate=0.02))
+        )
+    if device_type == "cuda" and params.precision in (Precision.AUTO, Precision.FLOAT32):
+        options.append(("run the network in bfloat16", params.replace(precision=Precision.BFLOAT16)))
+    for tile in (1024, 512, 256):
+        if (params.tile_size == 0 or params.tile_size > tile) and params.size > tile:
+            options.append(
+                (
+                    f"optimise in overlapping {tile} px tiles",
+                    params.replace(tile_size=tile, optimizer=Optimizer.ADAM),
+                )
+            )
+    return options
+
+
+def plan_memory(
+    params: StyleParams,
+    content_size: tuple[int, int],
+    device: torch.device | str,
+    available: int | None = None,
+) -> MemoryPlan:
+    device = torch.device(device)
+    free = available_bytes(device) if available is None else available
+    budget = int(free * HEADROOM)
+    estimate = estimate_peak_bytes(params, content_size, device.type)
+    if estimate <= budget:
+        return MemoryPlan(estimate, free, True)
+    for words, changed in smaller_alternatives(params, device.type):
+        if estimate_peak_bytes(changed, content_size, device.type) <= budget:
+            return MemoryPlan(estimate, free, False, f"it would fit if you {words}", changed)
+    for size in (4096, 2048, 1024, 512, 256):
+        smaller = replace(params, size=min(params.size, size))
+        if size < params.size and estimate_peak_bytes(smaller, content_size, device.type) <= budget:
+            return MemoryPlan(estimate, free, False, f"it would fit at {size} px", smaller)
+    return MemoryPlan(estimate, free, False, "even the smallest plan does not fit")
