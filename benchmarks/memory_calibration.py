@@ -34,8 +34,8 @@ if {device!r} == "cuda":
 else:
     peak = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) * 1024
 from PIL import Image
-print(json.dumps({{"peak": peak, "estimate": estimate_peak_bytes(params, Image.open({content!r}).size, {device!r}),
-                  "seconds": record.seconds}}))
+estimate = estimate_peak_bytes(params, Image.open({content!r}).size, {device!r})
+print(json.dumps({{"peak": peak, "estimate": estimate, "seconds": record.seconds}}))
 """
 
 

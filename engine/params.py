@@ -13,6 +13,7 @@ make one request for the engine.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -158,7 +159,7 @@ def _levels(value: Any) -> tuple[tuple[int, int], ...]:
                 _int_in("level iterations", iterations, *ITERATION_LIMITS),
             )
         )
-    if any(b[0] < a[0] for a, b in zip(levels, levels[1:])):
+    if any(b[0] < a[0] for a, b in itertools.pairwise(levels)):
         raise InputError("levels: sizes must grow from one level to the next")
     return tuple(levels)
 

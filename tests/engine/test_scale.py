@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_levels_grow_by_at_most_2x_and_share_the_iterations() -> None:
     levels = plan_levels(StyleParams(size=2048, iterations=400, start_size=256))
     sizes = [level.size for level in levels]
     assert sizes[0] == 256 and sizes[-1] == 2048
-    assert all(1 < b / a <= 2.0001 for a, b in zip(sizes, sizes[1:]))
+    assert all(1 < b / a <= 2.0001 for a, b in itertools.pairwise(sizes))
     counts = [level.iterations for level in levels]
     assert sum(counts) == 400 and counts == sorted(counts, reverse=True)
     assert len(plan_levels(StyleParams(size=300, start_size=256))) == 1
