@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import signal
 import sys
 import threading
@@ -51,6 +52,31 @@ def _layer_list(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
+_UNITS_PER_INCH = {"in": 1.0, "inch": 1.0, "inches": 1.0, "cm": 2.54, "mm": 25.4}
+
+
+def _print_length(text: str) -> float:
+    """'30cm', '12in', '300mm' -> inches."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]+)\s*", text.lower())
+    if not match or match.group(2) not in _UNITS_PER_INCH:
+        raise argparse.ArgumentTypeError(f"expected a length like 30cm, 12in or 300mm, got {text!r}")
+    return float(match.group(1)) / _UNITS_PER_INCH[match.group(2)]
+
+
+def _level_list(text: str) -> tuple[tuple[int, int], ...]:
+    """'256:200,512:100' -> ((256, 200), (512, 100))."""
+    levels = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        size, _, iterations = part.partition(":")
+        try:
+            levels.append((int(size), int(iterations)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected SIZE:ITERATIONS pairs like 256:200,512:100, got {part!r}"
+            ) from None
+    return tuple(levels)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine import __version__
     from engine.params import DeviceChoice, Optimizer
@@ -73,20 +99,49 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, metavar="O", help="output file: .png .jpg .webp .tif")
     run.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the recipe to start from")
     run.add_argument("--size", type=float, metavar="PX", help="long edge of the output in pixels")
-    run.add_argument("--iterations", type=float, metavar="N", help="optimisation steps")
-    run.add_argument("--optimizer", choices=[o.value for o in Optimizer])
+    run.add_argument(
+        "--print-size",
+        type=_print_length,
+        metavar="LENGTH",
+        help="long edge of the print (30cm, 12in); sets --size",
+    )
+    run.add_argument("--dpi", type=float, metavar="N", help="print resolution for --print-size (default 300)")
+    run.add_argument("--iterations", type=float, metavar="N", help="optimisation steps, all levels together")
+    run.add_argument(
+        "--start-size", type=float, metavar="PX", help="long edge of the first coarse-to-fine level"
+    )
+    run.add_argument(
+        "--levels", type=_level_list, metavar="PX:N,...", help="explicit levels, e.g. 256:200,512:80"
+    )
+    run.add_argument("--no-coarse-to-fine", action="store_true", help="optimise at the output size only")
+    run.add_argument(
+        "--tile-size", type=float, metavar="PX", help="optimise in tiles of this size (0 = automatic)"
+    )
+    run.add_argument(
+        "--optimizer", choices=[o.value for o in Optimizer], help="L-BFGS (sharper) or Adam (leaner)"
+    )
     run.add_argument("--learning-rate", type=float, metavar="X", help="Adam step size (image in 0..1 units)")
     run.add_argument("--init", metavar="content|noise|PATH", help="starting image")
-    run.add_argument("--content-weight", type=float, metavar="X")
-    run.add_argument("--style-weight", type=float, metavar="X")
-    run.add_argument("--tv-weight", type=float, metavar="X")
+    run.add_argument(
+        "--content-weight", type=float, metavar="X", help="how strongly the photo's layout holds"
+    )
+    run.add_argument(
+        "--style-weight", type=float, metavar="X", help="how strongly the painting's texture wins"
+    )
+    run.add_argument("--tv-weight", type=float, metavar="X", help="smoothing of pixel noise")
     run.add_argument("--content-layers", type=_layer_list, metavar="L[:W],...", help="e.g. relu4_2")
     run.add_argument("--style-layers", type=_layer_list, metavar="L[:W],...", help="e.g. relu1_1:1,relu2_1:1")
-    run.add_argument("--pooling", choices=["avg", "max"])
+    run.add_argument("--pooling", choices=["avg", "max"], help="VGG pooling (Gatys used avg)")
     run.add_argument("--style-scale", type=float, metavar="X", help="style image size relative to the output")
-    run.add_argument("--device", choices=[d.value for d in DeviceChoice])
-    run.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float16"])
-    run.add_argument("--seed", type=float, metavar="N")
+    run.add_argument(
+        "--device", choices=[d.value for d in DeviceChoice], help="auto: CUDA, then MPS, then CPU"
+    )
+    run.add_argument(
+        "--precision", choices=["auto", "float32", "bfloat16", "float16"], help="network precision on a GPU"
+    )
+    run.add_argument(
+        "--seed", type=float, metavar="N", help="random seed for noise init (same seed, same image)"
+    )
     run.add_argument("--max-seconds", type=float, metavar="T", help="stop after T seconds and save")
     run.add_argument("--save-every", type=int, default=0, metavar="N", help="also save every N iterations")
     run.add_argument("--weights", metavar="default|torchvision|PATH", help="VGG-19 weights to use")
@@ -105,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def params_from_args(args: argparse.Namespace) -> Any:
+    from engine.errors import InputError
     from engine.params import InitMode
     from engine.presets import get_preset
 
@@ -131,6 +187,16 @@ def params_from_args(args: argparse.Namespace) -> Any:
         value = getattr(args, arg)
         if value is not None:
             changes[field] = value
+    for arg in ("start_size", "levels", "tile_size", "dpi"):
+        if getattr(args, arg) is not None:
+            changes[arg] = getattr(args, arg)
+    if args.no_coarse_to_fine:
+        changes["coarse_to_fine"] = False
+    if args.print_size is not None:
+        if args.size is not None:
+            raise InputError("give either --size or --print-size, not both")
+        changes.setdefault("dpi", 300.0)
+        changes["size"] = round(args.print_size * changes["dpi"])
     if args.init is not None:
         if args.init in (InitMode.CONTENT.value, InitMode.NOISE.value):
             changes["init"] = args.init
@@ -196,8 +262,13 @@ def run_stylize(args: argparse.Namespace) -> int:
     )
     out = check_output_path(args.out, overwrite=args.overwrite)
     # Validate every input file now, so a bad one is reported before any work starts.
-    for path in (job.content, *job.styles):
+    content = load_image(job.content)
+    for path in job.styles:
         load_image(path)
+    from engine.weights import load_weights
+
+    weights = load_weights(params.weights)
+    _report_memory(args, params, content.size)
 
     stop = threading.Event()
 
@@ -210,7 +281,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr) if (not args.json and not args.quiet and sys.stderr.isatty()) else None
     finished: Finished | None = None
     try:
-        for record in stylize(job, should_stop=stop.is_set):
+        for record in stylize(job, should_stop=stop.is_set, weights=weights):
             if isinstance(record, Finished):
                 finished = record
                 break
@@ -274,6 +345,31 @@ def run_stylize(args: argparse.Namespace) -> int:
         print(f"painterly: {finished.message} (image saved to {saved})", file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[int, int]) -> None:
+    """Say before the run whether it fits in memory, and what would make it fit."""
+    from engine.device import choose_device
+    from engine.memory import plan_memory
+    from engine.stylize import plan_levels
+
+    device = choose_device(params.device)
+    plan = plan_memory(params, content_size, device.device)
+    levels = " -> ".join(f"{level.size}px x{level.iterations}" for level in plan_levels(params))
+    if args.json:
+        _emit(
+            {
+                "event": "plan",
+                "device": device.name,
+                "levels": [[level.size, level.iterations] for level in plan_levels(params)],
+                "memory_estimate": plan.estimate,
+                "memory_available": plan.available,
+                "fits": plan.fits,
+                "suggestion": plan.suggestion,
+            }
+        )
+    elif not args.quiet:
+        print(f"painterly: {device.name}; levels {levels}; memory {plan.describe()}", file=sys.stderr)
 
 
 def _save_intermediate(out: Path, record: Any, overwrite: bool) -> None:

@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import struct
 import tempfile
@@ -501,8 +502,12 @@ def save_image(
     overwrite: bool = False,
     bit_depth: int = 8,
     quality: int = 95,
+    dpi: float = 0.0,
 ) -> Path:
     """Save float32 H x W x 3 [0, 1] pixels (clipped, rounded to nearest) atomically.
+
+    ``dpi`` (when above 0) is written as the file's print resolution where the format has one
+    (PNG pHYs, JPEG JFIF, TIFF resolution tags; WebP has none).
 
     The format comes from the extension; the recipe is embedded (or written
     to a sidecar, see the module docstring).  An existing file is only
@@ -544,7 +549,9 @@ def save_image(
     if sidecar is not None and (sidecar.exists() or sidecar.is_symlink()) and not overwrite:
         raise OutputExistsError("already exists; pass --overwrite to replace it", sidecar)
 
-    writer = _writer(fmt, bit_depth, pixels, alpha, embedded, quality)
+    if not (isinstance(dpi, (int, float)) and math.isfinite(dpi) and 0 <= dpi <= 100_000):
+        raise InputError(f"dpi must be a number from 0 to 100000, got {dpi!r}", path)
+    writer = _writer(fmt, bit_depth, pixels, alpha, embedded, quality, float(dpi))
     _atomic_write(path, writer, overwrite=overwrite)
     if sidecar is not None and sidecar_text is not None:
         payload = sidecar_text.encode("utf-8")
@@ -623,6 +630,7 @@ def _writer(
     alpha: np.ndarray | None,
     recipe_json: str | None,
     quality: int,
+    dpi: float = 0.0,
 ) -> Callable[[IO[bytes]], object]:
     """A function that encodes the image into an open binary file."""
     icc = srgb_icc_bytes()
@@ -632,7 +640,7 @@ def _writer(
         samples = _quantize(values, 16)
         if fmt == "PNG":
             text = {RECIPE_KEY: recipe_json} if recipe_json is not None else {}
-            return lambda fp: _write_png16(fp, samples, icc=icc, text=text)
+            return lambda fp: _write_png16(fp, samples, icc=icc, text=text, dpi=dpi)
 
         def write_tiff16(fp: IO[bytes]) -> None:
             import tifffile
@@ -647,6 +655,7 @@ def _writer(
                 description=_ascii_json(recipe_json) if recipe_json is not None else None,
                 metadata=None,
                 extratags=[(_TIFF_ICC_TAG, 7, len(icc), icc, True)],
+                **({"resolution": (dpi, dpi), "resolutionunit": "INCH"} if dpi > 0 else {}),
                 **extras,
             )
 
@@ -654,6 +663,8 @@ def _writer(
 
     img = Image.fromarray(_quantize(values, 8))  # H x W x 3 gives RGB, H x W x 4 RGBA
     options: dict[str, Any] = {"icc_profile": icc}
+    if dpi > 0 and fmt != "WEBP":
+        options["dpi"] = (dpi, dpi)
     if fmt == "PNG":
         if recipe_json is not None:
             info = PngInfo()
@@ -676,7 +687,9 @@ def _writer(
     return lambda fp: img.save(fp, format=fmt, **options)
 
 
-def _write_png16(fp: IO[bytes], samples: np.ndarray, *, icc: bytes, text: Mapping[str, str]) -> None:
+def _write_png16(
+    fp: IO[bytes], samples: np.ndarray, *, icc: bytes, text: Mapping[str, str], dpi: float = 0.0
+) -> None:
     """Write a 16-bit RGB or RGBA PNG, which Pillow cannot."""
     height, width, channels = samples.shape
 
@@ -688,6 +701,9 @@ def _write_png16(fp: IO[bytes], samples: np.ndarray, *, icc: bytes, text: Mappin
     color_type = 2 if channels == 3 else 6
     chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0))
     chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(icc))
+    if dpi > 0:
+        per_metre = round(dpi / 0.0254)
+        chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
     for key, value in text.items():
         # keyword, no compression, compression method, empty language tag and translated keyword.
         chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8"))

@@ -945,3 +945,13 @@ def test_truncated_images_keep_their_sidecar(tmp_path: Path) -> None:
         read_recipe(path)
     sidecar_path(path).write_text(json.dumps(RECIPE), encoding="utf-8")
     assert read_recipe(path) == RECIPE
+
+
+@pytest.mark.parametrize("name,bit_depth", [("a.png", 8), ("b.png", 16), ("c.jpg", 8), ("d.tif", 8), ("e.tif", 16)])
+def test_print_resolution_is_written(tmp_path, name, bit_depth) -> None:
+    from engine.imageio import save_image
+
+    pixels = np.random.default_rng(0).random((10, 12, 3)).astype(np.float32)
+    path = save_image(tmp_path / name, pixels, dpi=300, bit_depth=bit_depth)
+    with Image.open(path) as image:
+        assert image.info["dpi"][0] == pytest.approx(300, abs=0.01)
