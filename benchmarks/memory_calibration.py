@@ -56,8 +56,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         code = CHILD.format(
-            root=str(ROOT), size=size, device=args.device, optimizer=args.optimizer, tile=args.tile,
-            content=str(content), style=str(style),
+            root=str(ROOT),
+            size=size,
+            device=args.device,
+            optimizer=args.optimizer,
+            tile=args.tile,
+            content=str(content),
+            style=str(style),
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
