@@ -180,7 +180,7 @@ class StyleParams:
     # Long edge of the output in pixels.
     size: int = 512
     # Iterations in all, over every coarse-to-fine level.
-    iterations: int = 300
+    iterations: int = 150
     # Coarse-to-fine: optimise first at ``start_size``, then upscale and refine at sizes growing
     # by at most 2x up to ``size``; each level gets half the iterations of the one before.
     coarse_to_fine: bool = True

@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def painterly(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [sys.executable, str(ROOT / "main.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
@@ -64,7 +68,15 @@ def test_end_to_end_with_the_embedded_weights(inputs, tmp_path) -> None:
 def test_existing_output_is_not_replaced_without_overwrite(inputs, tmp_path) -> None:
     out = tmp_path / "keep.png"
     out.write_bytes(b"precious")
-    args = ["stylize", "--content", str(inputs["photo"]), "--style", str(inputs["painting"]), "--out", str(out)]
+    args = [
+        "stylize",
+        "--content",
+        str(inputs["photo"]),
+        "--style",
+        str(inputs["painting"]),
+        "--out",
+        str(out),
+    ]
     result = painterly(*args, "--size", "32", "--iterations", "1")
     assert result.returncode == 2
     assert "already exists" in result.stderr and "--overwrite" in result.stderr

@@ -947,7 +947,9 @@ def test_truncated_images_keep_their_sidecar(tmp_path: Path) -> None:
     assert read_recipe(path) == RECIPE
 
 
-@pytest.mark.parametrize("name,bit_depth", [("a.png", 8), ("b.png", 16), ("c.jpg", 8), ("d.tif", 8), ("e.tif", 16)])
+@pytest.mark.parametrize(
+    "name,bit_depth", [("a.png", 8), ("b.png", 16), ("c.jpg", 8), ("d.tif", 8), ("e.tif", 16)]
+)
 def test_print_resolution_is_written(tmp_path, name, bit_depth) -> None:
     from engine.imageio import save_image
 

@@ -1,0 +1,97 @@
+"""The About box: versions, the device and the network weights in use."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tomllib
+from html import escape
+from importlib import metadata
+from pathlib import Path
+
+import PySide6
+from PySide6.QtCore import Qt, qVersion
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ui.qtutil import icon
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("painterly")
+    except metadata.PackageNotFoundError:
+        # Running from a source checkout.
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def version_rows() -> list[tuple[str, str]]:
+    return [
+        ("Painterly", app_version()),
+        ("Python", f"{platform.python_version()} ({sys.platform})"),
+        ("Qt", qVersion()),
+        ("PySide6", PySide6.__version__),
+        ("PyTorch", package_version("torch")),
+        ("NumPy", package_version("numpy")),
+        ("Pillow", package_version("pillow")),
+    ]
+
+
+class AboutDialog(QDialog):
+    def __init__(self, device: str, weights: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Painterly")
+        self.setWindowIcon(icon("painterly"))
+        rows = [*version_rows(), ("Device", device), ("Network weights", weights)]
+        self.rows = rows
+        logo = QLabel()
+        app_icon = icon("painterly")
+        if not app_icon.isNull():
+            logo.setPixmap(app_icon.pixmap(64, 64))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel(
+            "<h2 style='margin-bottom:2px'>Painterly</h2>"
+            "<p>A studio for neural style transfer after Gatys, Ecker &amp; Bethge, "
+            "<i>Image Style Transfer Using Convolutional Neural Networks</i> (CVPR 2016).</p>"
+        )
+        title.setWordWrap(True)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        table = "".join(
+            f"<tr><td style='padding:2px 12px 2px 0;color:palette(mid)'><b>{escape(k)}</b></td>"
+            f"<td style='padding:2px 0'>{escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        details = QLabel(f"<table>{table}</table>")
+        details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        details.setToolTip("Versions of Painterly and the libraries it runs on; select to copy")
+        self.details = details
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        copy = QPushButton("Copy details")
+        copy.setToolTip("Copy these versions to the clipboard, e.g. for a bug report")
+        copy.clicked.connect(self.copy_details)
+        buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(logo)
+        layout.addWidget(title)
+        layout.addWidget(details)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(440)
+
+    def text(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self.rows)
+
+    def copy_details(self) -> None:
+        QGuiApplication.clipboard().setText(self.text())

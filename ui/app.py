@@ -1,0 +1,124 @@
+"""Application start-up: ``run_app`` is what ``python main.py`` calls."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from ui.about import app_version
+from ui.settings import APPLICATION, ORGANIZATION, AppLocations
+from ui.theme import apply_theme
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def _setup_logging(folder: Path) -> None:
+    root = logging.getLogger()
+    if any(getattr(h, "_painterly", False) for h in root.handlers):
+        return
+    root.setLevel(logging.INFO)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        file_handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            folder / "painterly.log", maxBytes=1_000_000, backupCount=2, encoding="utf-8"
+        )
+    except OSError:
+        file_handler = logging.StreamHandler()
+    file_handler.setFormatter(formatter)
+    file_handler._painterly = True  # type: ignore[attr-defined]
+    root.addHandler(file_handler)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(formatter)
+    console._painterly = True  # type: ignore[attr-defined]
+    root.addHandler(console)
+
+
+def create_application(argv: list[str]) -> QApplication:
+    """The QApplication with Painterly's names, high-DPI policy and theme."""
+    # Fractional scale factors (125%, 150%) render at their true size instead of being rounded.
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    QApplication.setOrganizationName(ORGANIZATION)
+    QApplication.setApplicationName(APPLICATION)
+    QApplication.setApplicationVersion(app_version())
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv)
+    QGuiApplication.setDesktopFileName("painterly")
+    apply_theme(app)
+    return app
+
+
+def create_window(locations: AppLocations | None = None, **options: Any) -> MainWindow:
+    """The main window with the app's excepthook pointed at it; ``options`` go to MainWindow."""
+    locations = locations or AppLocations.from_environment()
+    locations.ensure()
+    _setup_logging(locations.data_dir)
+
+    from ui.main_window import MainWindow  # after QApplication: the window module builds Qt objects
+
+    window = MainWindow(locations=locations, **options)
+    previous_hook = sys.excepthook
+
+    def excepthook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        # An exception escaping a Qt callback (a paint event, a slot) must not end the app.
+        log.error("uncaught exception:\n%s", "".join(traceback.format_exception(kind, error, tb)))
+        if isinstance(error, KeyboardInterrupt):
+            previous_hook(kind, error, tb)
+            return
+        QTimer.singleShot(0, lambda: window.report_exception(error))
+
+    sys.excepthook = excepthook
+    window.destroyed.connect(lambda: setattr(sys, "excepthook", previous_hook))
+    return window
+
+
+def load_files(window: MainWindow, files: list[Path]) -> None:
+    """A photo and then style images, as given on the command line."""
+    problems: list[str] = []
+    try:
+        window.content_pane.set_image(window.importer.from_path(files[0]))
+    except Exception as error:  # noqa: BLE001 - shown in the window
+        problems.append(str(error))
+    styles = []
+    for path in files[1:]:
+        try:
+            styles.append(window.importer.from_path(path))
+        except Exception as error:  # noqa: BLE001 - shown in the window
+            problems.append(str(error))
+    if styles:
+        window.style_list.add_images(styles)
+    if problems:
+        window.show_problems(problems)
+
+
+def run_app(argv: list[str]) -> int:
+    """Open the studio; positional arguments are a photo, then style images, to load at start."""
+    app = create_application(argv)
+    window = create_window()
+    window.show()
+    files = [Path(a) for a in argv[1:] if not a.startswith("-")]
+    if files:
+        QTimer.singleShot(0, lambda: load_files(window, files))
+    QTimer.singleShot(0, window.check_recovery)
+    if os.environ.get("PAINTERLY_QUIT_AFTER_MS"):
+        # Smoke tests: open the window, then leave through the normal close path.
+        QTimer.singleShot(int(os.environ["PAINTERLY_QUIT_AFTER_MS"]), window.close)
+    try:
+        code = app.exec()
+    finally:
+        window.shutdown()
+    return int(code)

@@ -1,0 +1,209 @@
+"""History: every finished or stopped run of the session as a strip of thumbnails."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.records import Finished, StopReason
+from ui.qtutil import format_duration, icon, thumbnail
+
+THUMB = QSize(96, 72)
+# Each entry holds its full-size float image; beyond this many the oldest are let go.
+HISTORY_LIMIT = 40
+
+REASON_TEXT = {
+    StopReason.COMPLETED: "finished",
+    StopReason.STOPPED: "stopped",
+    StopReason.TIME_LIMIT: "time limit",
+    StopReason.NUMERICAL_ERROR: "numerical error",
+    StopReason.OUT_OF_MEMORY: "out of memory",
+}
+
+
+@dataclass
+class HistoryEntry:
+    number: int
+    finished: Finished
+    image: QImage  # the result for display (full size)
+    created: float = field(default_factory=time.time)
+    label: str = ""  # e.g. "recovered"
+
+    @property
+    def title(self) -> str:
+        reason = self.label or REASON_TEXT.get(self.finished.reason, str(self.finished.reason))
+        return f"#{self.number} · {self.finished.iterations} it · {reason}"
+
+    @property
+    def details(self) -> str:
+        f = self.finished
+        params = f.job.params
+        styles = ", ".join(p.name for p in f.job.styles)
+        lines = [
+            self.title,
+            f"{f.image.shape[1]} × {f.image.shape[0]} px, "
+            f"{format_duration(f.seconds)} on {f.device or 'unknown'}",
+            f"Photo: {f.job.content.name}",
+            f"Style: {styles}",
+            f"Preset: {params.preset}; style weight {params.style_weight:g}, content weight "
+            f"{params.content_weight:g}, seed {params.seed}",
+        ]
+        if f.message:
+            lines.append(f.message)
+        lines.append("Click to view · right-click to restore its settings or export it")
+        return "\n".join(lines)
+
+
+class HistoryList(QListWidget):
+    """The thumbnail strip, with a hint while it is empty."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if self.count() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(
+                self.viewport().rect(),
+                Qt.AlignmentFlag.AlignCenter,
+                "Finished and stopped runs appear here, so you can compare, restore and export them",
+            )
+            painter.end()
+
+
+class HistoryStrip(QWidget):
+    entrySelected = Signal(object)  # HistoryEntry  # noqa: N815
+    restoreRequested = Signal(object)  # noqa: N815
+    exportRequested = Signal(object)  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("HistoryStrip")
+        self.entries: list[HistoryEntry] = []
+        self._number = 0
+        self.list = HistoryList()
+        self.list.setObjectName("HistoryList")
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setIconSize(THUMB)
+        self.list.setSpacing(4)
+        self.list.setUniformItemSizes(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.list.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.list.itemClicked.connect(self._on_clicked)
+        self.list.currentRowChanged.connect(self._on_row)
+        self.list.setToolTip(
+            "Every finished or stopped run of this session. Click one to view it; right-click to restore "
+            "its settings or export it."
+        )
+        self.list.setFixedHeight(THUMB.height() + self.fontMetrics().height() + 34)
+
+        self.restore_button = self._tool(
+            "restore", "Restore the selected run's settings and inputs into the panel"
+        )
+        self.export_button = self._tool("export", "Export the selected run to a file with its recipe")
+        self.restore_button.clicked.connect(lambda: self._emit(self.restoreRequested))
+        self.export_button.clicked.connect(lambda: self._emit(self.exportRequested))
+        tools = QVBoxLayout()
+        tools.setSpacing(2)
+        tools.addWidget(self.restore_button)
+        tools.addWidget(self.export_button)
+        tools.addStretch(1)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.setSpacing(4)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(tools)
+        self._update_buttons()
+
+    def _tool(self, name: str, tip: str) -> QToolButton:
+        button = QToolButton()
+        button.setIcon(icon(name))
+        button.setAutoRaise(True)
+        button.setToolTip(tip)
+        return button
+
+    def add(self, finished: Finished, image: QImage, label: str = "") -> HistoryEntry:
+        self._number += 1
+        entry = HistoryEntry(self._number, finished, image, label=label)
+        while len(self.entries) >= HISTORY_LIMIT:
+            self.entries.pop(0)
+            self.list.takeItem(0)
+        self.entries.append(entry)
+        item = QListWidgetItem(QIcon(thumbnail(image, THUMB, self.devicePixelRatioF())), entry.title)
+        item.setToolTip(entry.details)
+        item.setData(Qt.ItemDataRole.UserRole, entry.number)
+        item.setSizeHint(QSize(THUMB.width() + 44, THUMB.height() + self.fontMetrics().height() + 14))
+        self.list.addItem(item)
+        self.list.blockSignals(True)
+        self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self.list.scrollToItem(item)
+        self._update_buttons()
+        return entry
+
+    def current(self) -> HistoryEntry | None:
+        row = self.list.currentRow()
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def select(self, index: int) -> None:
+        self.list.setCurrentRow(index)
+
+    def clear_selection(self) -> None:
+        self.list.blockSignals(True)
+        self.list.setCurrentRow(-1)
+        self.list.clearSelection()
+        self.list.blockSignals(False)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has = self.current() is not None
+        self.restore_button.setEnabled(has)
+        self.export_button.setEnabled(has)
+
+    def _on_clicked(self, item: QListWidgetItem) -> None:
+        row = self.list.row(item)
+        if 0 <= row < len(self.entries):
+            self.entrySelected.emit(self.entries[row])
+        self._update_buttons()
+
+    def _on_row(self, row: int) -> None:
+        if 0 <= row < len(self.entries):
+            self.entrySelected.emit(self.entries[row])
+        self._update_buttons()
+
+    def _emit(self, signal: Signal) -> None:
+        entry = self.current()
+        if entry is not None:
+            signal.emit(entry)  # type: ignore[attr-defined]
+
+    def _menu(self, position: QPoint) -> None:
+        item = self.list.itemAt(position)
+        if item is None:
+            return
+        entry = self.entries[self.list.row(item)]
+        menu = QMenu(self)
+        menu.addAction(icon("view"), "View", lambda: self.entrySelected.emit(entry))
+        menu.addAction(
+            icon("restore"), "Restore settings and inputs", lambda: self.restoreRequested.emit(entry)
+        )
+        menu.addAction(icon("export"), "Export…", lambda: self.exportRequested.emit(entry))
+        menu.exec(self.list.viewport().mapToGlobal(position))

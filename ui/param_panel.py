@@ -1,0 +1,628 @@
+"""The parameter panel: its value is an ``engine.params.StyleParams``.
+
+Controls are generated from the dataclass's fields (their types pick the
+editor; ``FIELD_SPECS`` adds words and ranges), so the panel and the engine
+cannot drift apart.  Whatever the controls hold is validated by constructing
+a ``StyleParams``; its ``InputError`` message is shown under the controls and
+the panel reports itself invalid (the window then disables Run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import typing
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import InputError
+from engine.params import ITERATION_LIMITS, SIZE_LIMITS, WEIGHT_LIMIT, StyleParams
+from engine.presets import PRESETS, apply_preset
+from ui.fields import (
+    BoolField,
+    EnumField,
+    Field,
+    FieldSpec,
+    JsonField,
+    LayersField,
+    NumberField,
+    PairsField,
+    PathField,
+    SeedField,
+)
+
+log = logging.getLogger(__name__)
+
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("output", "Output size"),
+    ("look", "Look"),
+    ("run", "Optimisation"),
+    ("device", "Device"),
+    ("advanced", "Advanced"),
+)
+
+FIELD_SPECS: dict[str, FieldSpec] = {
+    "size": FieldSpec(
+        "Long edge",
+        "Long edge of the painting in pixels. Larger pictures get finer brush marks relative to the frame "
+        "but take longer: time grows with the number of pixels.",
+        group="output",
+        minimum=SIZE_LIMITS[0],
+        maximum=SIZE_LIMITS[1],
+        step=64,
+        suffix=" px",
+    ),
+    "dpi": FieldSpec(
+        "Print resolution",
+        "Pixels per inch stored in the exported file, so it prints at the intended physical size. "
+        "It does not change the pixels.",
+        group="output",
+        minimum=0.0,
+        maximum=10000.0,
+        step=50,
+        decimals=0,
+        suffix=" dpi",
+        special="Not set",
+    ),
+    "coarse_to_fine": FieldSpec(
+        "Coarse to fine",
+        "Paint a small version first, then enlarge and refine it: big shapes settle early, brush marks "
+        "stay coherent across the frame, and large pictures finish much sooner.",
+        group="run",
+        special="Paint small first",
+    ),
+    "start_size": FieldSpec(
+        "Start size",
+        "Long edge of the first, smallest pass when painting coarse to fine. A smaller start gives broader, "
+        "more unified strokes.",
+        group="run",
+        minimum=SIZE_LIMITS[0],
+        maximum=SIZE_LIMITS[1],
+        step=64,
+        suffix=" px",
+    ),
+    "levels": FieldSpec(
+        "Levels",
+        "Explicit passes as long edge:iterations, e.g. 256:150, 512:100, replacing the automatic "
+        "coarse-to-fine plan. Leave empty for the automatic plan.",
+        special="Automatic",
+    ),
+    "tile_size": FieldSpec(
+        "Tile size",
+        "Paint very large pictures in tiles of this many pixels so they fit in memory. Automatic tiles only "
+        "when memory requires it.",
+        minimum=0,
+        maximum=SIZE_LIMITS[1],
+        step=128,
+        suffix=" px",
+        special="Automatic",
+    ),
+    "style_weight": FieldSpec(
+        "Style weight",
+        "How strongly the painting takes on the style's colours, textures and strokes. Raise it for a "
+        "more painted look; lower it to keep more of the photo.",
+        group="look",
+        style="sci",
+        minimum=0.0,
+        maximum=WEIGHT_LIMIT,
+    ),
+    "content_weight": FieldSpec(
+        "Content weight",
+        "How strongly the painting keeps the photo's shapes and layout. Raise it to keep the subject "
+        "recognisable; lower it for a freer, wilder painting.",
+        group="look",
+        style="sci",
+        minimum=0.0,
+        maximum=WEIGHT_LIMIT,
+    ),
+    "tv_weight": FieldSpec(
+        "Smoothness",
+        "Total-variation weight: penalises pixel-to-pixel jitter. Raise it to remove speckle and noise; "
+        "too high smears fine strokes. 0 turns it off.",
+        group="look",
+        style="sci",
+        minimum=0.0,
+        maximum=WEIGHT_LIMIT,
+    ),
+    "style_scale": FieldSpec(
+        "Style scale",
+        "Size of the style's brush marks relative to the picture: above 1 paints bigger strokes and "
+        "motifs, below 1 finer ones.",
+        group="look",
+        minimum=0.05,
+        maximum=8.0,
+        step=0.1,
+        decimals=2,
+        suffix=" ×",
+    ),
+    "iterations": FieldSpec(
+        "Iterations",
+        "How many optimisation steps. More steps push the picture further into the style and clean up "
+        "noise; with L-BFGS little changes after a few hundred.",
+        group="run",
+        minimum=ITERATION_LIMITS[0],
+        maximum=ITERATION_LIMITS[1],
+        step=50,
+    ),
+    "optimizer": FieldSpec(
+        "Optimiser",
+        "L-BFGS reaches a finished look in the fewest iterations, with the crispest detail; Adam takes "
+        "smaller, steadier steps whose size the learning rate sets (some tutorials use it).",
+        group="run",
+    ),
+    "init": FieldSpec(
+        "Start from",
+        "What the painting starts from: the photo (keeps its structure from the first step), noise "
+        "(freer, more painterly, varies with the seed) or another image of your choice.",
+        group="run",
+    ),
+    "init_image": FieldSpec(
+        "Start image",
+        "The image the painting starts from when 'Start from' is 'Another image'.",
+        group="run",
+    ),
+    "noise_ratio": FieldSpec(
+        "Noise mix",
+        "When starting from noise: how much noise is mixed into the photo (100% is pure noise). More "
+        "noise gives freer, less photographic results.",
+        group="run",
+        style="percent",
+        minimum=0.0,
+        maximum=100.0,
+        step=10,
+        decimals=0,
+        suffix=" %",
+    ),
+    "seed": FieldSpec(
+        "Seed",
+        "Random seed. The same seed and settings repeat the same picture; a new seed gives another "
+        "variation when starting from noise.",
+        group="run",
+    ),
+    "device": FieldSpec(
+        "Device",
+        "Where the work runs: a GPU is many times faster than the CPU; the picture looks the same.",
+        group="device",
+    ),
+    "content_layers": FieldSpec(
+        "Content layers",
+        "Network layers whose features must match the photo. Deeper layers keep only the layout and let "
+        "textures change; shallower ones keep fine photographic detail.",
+    ),
+    "style_layers": FieldSpec(
+        "Style layers",
+        "Network layers whose texture statistics must match the style. Shallow layers carry colour and "
+        "fine grain, deep layers large strokes and motifs; each weight sets that layer's say.",
+    ),
+    "pooling": FieldSpec(
+        "Pooling",
+        "How the network shrinks its feature maps: average gives smoother, flowing strokes (Gatys et al.); "
+        "max gives crisper, more contrasted texture.",
+    ),
+    "loss_convention": FieldSpec(
+        "Loss scaling",
+        "How loss values are scaled. A preset's weights only mean what they meant in its source under its "
+        "own scaling; 'Normalised' keeps a weight's effect the same at any picture size.",
+    ),
+    "tv_norm": FieldSpec(
+        "Smoothness kind",
+        "How the smoothness term measures jitter: isotropic keeps edges sharp; the squared and absolute "
+        "kinds follow the TensorFlow recipes and smooth edges more.",
+    ),
+    "precision": FieldSpec(
+        "Precision",
+        "Number format of the network on a GPU: 16-bit formats are faster and lighter on memory with a "
+        "nearly identical picture. Automatic uses 32-bit.",
+    ),
+    "learning_rate": FieldSpec(
+        "Learning rate",
+        "Adam only: how far each step moves the pixels. Higher paints faster but can leave blotches; "
+        "lower is smoother but slower.",
+        style="sci",
+        minimum=1e-9,
+        maximum=1e3,
+    ),
+    "adam_beta1": FieldSpec(
+        "Adam β1",
+        "Adam only: momentum. Higher keeps strokes moving the same way for longer, which can overshoot "
+        "into blotches.",
+        minimum=0.0,
+        maximum=0.999999,
+        step=0.01,
+        decimals=6,
+    ),
+    "adam_beta2": FieldSpec(
+        "Adam β2",
+        "Adam only: how slowly each pixel's step size adapts. Rarely worth changing.",
+        minimum=0.0,
+        maximum=0.999999,
+        step=0.001,
+        decimals=6,
+    ),
+    "adam_eps": FieldSpec(
+        "Adam ε",
+        "Adam only: the floor of the step-size denominator. Large values (0.1) make steps more uniform "
+        "across the picture, as the TensorFlow recipes do.",
+        style="sci",
+        minimum=1e-12,
+        maximum=10.0,
+    ),
+    "lbfgs_history": FieldSpec(
+        "L-BFGS history",
+        "L-BFGS only: how many past steps shape each new one. More history gives better steps and uses "
+        "more memory.",
+        minimum=1,
+        maximum=1000,
+        step=10,
+    ),
+    "weights": FieldSpec(
+        "Network weights",
+        "The VGG-19 weights that judge style and content: the embedded original ('default'), torchvision's "
+        "retrained copy ('torchvision'), or a weights file. Each gives a slightly different look.",
+    ),
+    "max_seconds": FieldSpec(
+        "Time limit",
+        "Stop after this much time and keep the picture as it is then.",
+        minimum=0.0,
+        maximum=1e7,
+        step=30,
+        decimals=0,
+        suffix=" s",
+        special="No limit",
+    ),
+}
+
+# Fields whose editor depends on another field's value.
+ENABLED_WHEN: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "learning_rate": lambda v: str(v.get("optimizer")) == "adam",
+    "adam_beta1": lambda v: str(v.get("optimizer")) == "adam",
+    "adam_beta2": lambda v: str(v.get("optimizer")) == "adam",
+    "adam_eps": lambda v: str(v.get("optimizer")) == "adam",
+    "lbfgs_history": lambda v: str(v.get("optimizer")) == "lbfgs",
+    "noise_ratio": lambda v: str(v.get("init")) == "noise",
+    "start_size": lambda v: bool(v.get("coarse_to_fine")) and not v.get("levels"),
+    "init_image": lambda v: str(v.get("init")) == "image",
+}
+
+
+class CollapsibleSection(QWidget):
+    """A header button that shows or hides its content (the advanced settings)."""
+
+    toggled = Signal(bool)
+
+    def __init__(self, title: str, content: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.button = QToolButton()
+        self.button.setObjectName("SectionToggle")
+        self.button.setText(title)
+        self.button.setCheckable(True)
+        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.button.setArrowType(Qt.ArrowType.RightArrow)
+        self.button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.button.setToolTip(
+            "Network layers and their weights, pooling, loss scaling, precision and optimiser details"
+        )
+        self.button.toggled.connect(self.set_open)
+        self.content = content
+        content.setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.button)
+        layout.addWidget(content)
+
+    @property
+    def is_open(self) -> bool:
+        return self.button.isChecked()
+
+    def set_open(self, is_open: bool) -> None:
+        if self.button.isChecked() != is_open:
+            self.button.setChecked(is_open)
+            return
+        self.button.setArrowType(Qt.ArrowType.DownArrow if is_open else Qt.ArrowType.RightArrow)
+        self.content.setVisible(is_open)
+        self.toggled.emit(is_open)
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(StyleParams)
+
+
+def _field_type(name: str) -> Any:
+    return _field_types()[name]
+
+
+class ParamPanel(QScrollArea):
+    """Every StyleParams field as a control; ``params()`` is the panel's value."""
+
+    paramsChanged = Signal(object)  # StyleParams, or None while the controls are invalid  # noqa: N815
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        choose_file: Callable[[str], Path | None] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("ParamPanel")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.choose_file = choose_file or (lambda title: None)
+        self.fields: dict[str, Field] = {}
+        self._params = StyleParams()
+        self._error = ""
+        self._content_size: tuple[int, int] | None = None
+        self._selecting = False
+
+        body = QWidget()
+        body.setObjectName("ParamBody")
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 6, 0)
+        column.setSpacing(10)
+
+        # Preset row.
+        self.preset_combo = QComboBox()
+        for preset in PRESETS.values():
+            self.preset_combo.addItem(preset.title, preset.name)
+            self.preset_combo.setItemData(
+                self.preset_combo.count() - 1,
+                f"{preset.description}\n\nSource: {preset.source}",
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        self.preset_combo.setToolTip(
+            "A named recipe: sets the weights, layers, optimiser and iterations its source used, so the "
+            "picture takes on that recipe's look. Output size, device, seed and weights are kept."
+        )
+        self.preset_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.preset_combo.setMinimumContentsLength(12)
+        self.preset_combo.currentIndexChanged.connect(self._on_preset_chosen)
+        self.preset_state = QLabel("")
+        self.preset_state.setObjectName("Caption")
+        self.preset_state.setToolTip("Shows when the controls differ from the preset's recipe")
+        self.preset_description = QLabel("")
+        self.preset_description.setObjectName("Caption")
+        self.preset_description.setWordWrap(True)
+        self.preset_description.setToolTip("What this preset reproduces and where its numbers come from")
+        preset_box = QGroupBox("Preset")
+        preset_layout = QVBoxLayout(preset_box)
+        preset_layout.setSpacing(4)
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(self.preset_combo, 1)
+        preset_row.addWidget(self.preset_state)
+        preset_layout.addLayout(preset_row)
+        preset_layout.addWidget(self.preset_description)
+        column.addWidget(preset_box)
+
+        forms: dict[str, QFormLayout] = {}
+        self.groups: dict[str, QGroupBox] = {}
+        advanced_body = QWidget()
+        advanced_body.setObjectName("AdvancedBody")
+        for key, title in GROUPS:
+            if key == "advanced":
+                form = QFormLayout(advanced_body)
+                form.setContentsMargins(4, 0, 0, 0)
+            else:
+                box = QGroupBox(title)
+                box.setObjectName(f"Group_{key}")
+                self.groups[key] = box
+                form = QFormLayout(box)
+                column.addWidget(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            form.setHorizontalSpacing(10)
+            form.setVerticalSpacing(6)
+            forms[key] = form
+
+        self.labels: dict[str, QLabel] = {}
+        for f in dataclasses.fields(StyleParams):
+            if f.name == "preset":
+                continue  # the preset combo above is its editor
+            field = self._make_field(f.name)
+            self.fields[f.name] = field
+            label = QLabel(field.spec.label)
+            label.setToolTip(field.spec.tooltip)
+            self.labels[f.name] = label
+            form = forms.get(field.spec.group, forms["advanced"])
+            if isinstance(field, LayersField):
+                label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+            form.addRow(label, field.widget)
+            field.changed.connect(self._on_field_changed)
+            if f.name == "size":
+                # Room for issue 4's print size (cm/in at a DPI) in the same group.
+                self.size_hint = QLabel("")
+                self.size_hint.setObjectName("Caption")
+                self.size_hint.setToolTip(
+                    "The painting's size in pixels, from the long edge and the photo's shape"
+                )
+                form.addRow("", self.size_hint)
+
+        self.advanced = CollapsibleSection("Advanced", advanced_body)
+        column.addWidget(self.advanced)
+
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("ErrorText")
+        self.error_label.setWordWrap(True)
+        self.error_label.setToolTip("Why these settings cannot run; fix it to enable Run")
+        self.error_label.hide()
+        column.addWidget(self.error_label)
+        column.addStretch(1)
+        self.setWidget(body)
+        self.set_params(StyleParams())
+
+    # -- construction ---------------------------------------------------------
+    def _make_field(self, name: str) -> Field:
+        spec = FIELD_SPECS.get(name) or FieldSpec(
+            name.replace("_", " ").capitalize(),
+            f"The engine's '{name}' setting (see the engine documentation for its effect on the picture).",
+        )
+        kind = _field_type(name)
+        origin = typing.get_origin(kind)
+        if name == "seed":
+            return SeedField(name, spec)
+        if isinstance(kind, type) and issubclass(kind, StrEnum):
+            return EnumField(name, spec, kind)
+        if name.endswith("_layers"):
+            return LayersField(name, spec)
+        if origin is tuple:
+            inner = typing.get_args(kind)
+            if inner and typing.get_args(inner[0]) == (int, int):
+                return PairsField(name, spec)
+            return JsonField(name, spec)
+        if kind is bool:
+            return BoolField(name, spec)
+        if kind is int:
+            return NumberField(name, spec, integer=True)
+        if kind is float:
+            return NumberField(name, spec, integer=False)
+        if name == "weights":
+            return PathField(name, spec, self._choose, keywords=("default", "torchvision"), optional=False)
+        if kind == str | None or kind is str:
+            return PathField(name, spec, self._choose)
+        return JsonField(name, spec)
+
+    def _choose(self, title: str) -> Path | None:
+        return self.choose_file(title)
+
+    # -- value ----------------------------------------------------------------
+    def raw_values(self) -> dict[str, Any]:
+        values = {name: field.get() for name, field in self.fields.items()}
+        values["preset"] = self._params.preset
+        return values
+
+    def params(self) -> StyleParams | None:
+        """The controls as a StyleParams, or None when they do not make a valid one."""
+        return None if self._error else self._params
+
+    @property
+    def last_valid(self) -> StyleParams:
+        return self._params
+
+    @property
+    def error(self) -> str:
+        return self._error
+
+    def set_params(self, params: StyleParams) -> None:
+        for name, field in self.fields.items():
+            field.set(getattr(params, name))
+        self._select_preset(params.preset)
+        self._params = params
+        self._set_error("")
+        self._update_dependents()
+        self.paramsChanged.emit(params)
+
+    def set_content_size(self, size: tuple[int, int] | None) -> None:
+        self._content_size = size
+        self._update_size_hint()
+
+    def output_size(self, params: StyleParams | None = None) -> tuple[int, int] | None:
+        """(width, height) the painting will have, as the engine computes it."""
+        if self._content_size is None:
+            return None
+        params = params or self._params
+        width, height = self._content_size
+        scale = params.size / max(width, height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
+    def set_available_devices(self, available: list[str]) -> None:
+        field = self.fields.get("device")
+        if isinstance(field, EnumField):
+            field.mark_unavailable(available, "Not available on this computer")
+
+    # -- reactions ------------------------------------------------------------
+    def _on_field_changed(self) -> None:
+        self._update_dependents()
+        try:
+            params = StyleParams(**self.raw_values())
+        except InputError as error:
+            self._set_error(str(error))
+            self.paramsChanged.emit(None)
+            return
+        except (TypeError, ValueError) as error:
+            self._set_error(str(error))
+            self.paramsChanged.emit(None)
+            return
+        self._params = params
+        self._set_error("")
+        self._update_preset_state()
+        self._update_size_hint()
+        self.paramsChanged.emit(params)
+
+    def _on_preset_chosen(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        if self._selecting or not name or name not in PRESETS:
+            return
+        self.set_params(apply_preset(self._params, name))
+
+    def _select_preset(self, name: str) -> None:
+        index = self.preset_combo.findData(name)
+        if index < 0:
+            # A recipe from elsewhere may name a preset this version lacks; show it rather than lie.
+            self.preset_combo.addItem(f"{name} (from a recipe)", name)
+            index = self.preset_combo.count() - 1
+        self._selecting = True
+        try:
+            self.preset_combo.setCurrentIndex(index)
+        finally:
+            self._selecting = False
+        preset = PRESETS.get(name)
+        self.preset_description.setText(preset.description if preset else "Not a preset of this version.")
+
+    def _update_preset_state(self) -> None:
+        preset = PRESETS.get(self._params.preset)
+        modified = preset is not None and apply_preset(self._params, preset.name) != self._params
+        self.preset_state.setText("modified" if modified else "")
+
+    def _update_dependents(self) -> None:
+        values = {name: field.get() for name, field in self.fields.items()}
+        for name, rule in ENABLED_WHEN.items():
+            field = self.fields.get(name)
+            if field is not None:
+                enabled = rule(values)
+                field.set_enabled(enabled)
+                label = self.labels.get(name)
+                if label is not None:
+                    label.setEnabled(enabled)
+
+    def _update_size_hint(self) -> None:
+        size = self.output_size()
+        self.size_hint.setText(
+            "" if size is None else f"{size[0]} × {size[1]} px ({size[0] * size[1] / 1e6:.2f} MP)"
+        )
+
+    def _set_error(self, text: str) -> None:
+        self._error = text
+        if text:
+            self.error_label.setText(text[0].upper() + text[1:])
+        self.error_label.setVisible(bool(text))
+        if not text:
+            self._update_preset_state()
+            self._update_size_hint()
+
+    # -- for tests and the tooltip audit -------------------------------------
+    def all_controls(self) -> list[QWidget]:
+        controls: list[QWidget] = [self.preset_combo, self.advanced.button]
+        for field in self.fields.values():
+            controls.extend(field.controls())
+        return controls

@@ -1,0 +1,227 @@
+"""Run progress: a bar with iteration, speed, elapsed and remaining time, and a live loss chart."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+
+from ui.qtutil import format_duration, format_number
+
+# Colours chosen to stay distinguishable for the common colour-vision deficiencies.
+SERIES: tuple[tuple[str, str, QColor], ...] = (
+    ("total", "total", QColor("#f0f0f0")),
+    ("content", "content", QColor("#4ea3ff")),
+    ("style", "style", QColor("#f0a030")),
+    ("tv", "smoothness", QColor("#b07cff")),
+)
+# Enough for a smooth line in a chart a few hundred pixels wide; older points are thinned out.
+MAX_POINTS = 240
+# The chart is redrawn at most this often (ms): its Python painting shares the GIL with the run.
+CHART_REFRESH_MS = 250
+
+
+class LossChart(QWidget):
+    """log10 of each weighted loss term against the iteration, painted with QPainter."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("LossChart")
+        self.points: dict[str, list[tuple[int, float]]] = {key: [] for key, _, _ in SERIES}
+        self.total_iterations = 1
+        self._dirty = False
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(CHART_REFRESH_MS)
+        self._refresh.timeout.connect(self._repaint_if_dirty)
+        self.setMinimumSize(QSize(220, 72))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setToolTip(
+            "Loss terms (log scale) as the picture is optimised: 'style' falls as the painting takes on "
+            "the style, 'content' rises a little as it departs from the photo. A flat total means more "
+            "iterations will change little."
+        )
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(320, 84)
+
+    def _repaint_if_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.update()
+
+    def flush(self) -> None:
+        """Show every point now (at the end of a run)."""
+        self._refresh.stop()
+        self._repaint_if_dirty()
+
+    def clear(self, total_iterations: int = 1) -> None:
+        for series in self.points.values():
+            series.clear()
+        self.total_iterations = max(1, total_iterations)
+        self.update()
+
+    def add(self, iteration: int, losses: dict[str, float]) -> None:
+        for key, _, _ in SERIES:
+            value = losses.get(key)
+            if value is None or not math.isfinite(value) or value <= 0:
+                continue
+            series = self.points[key]
+            series.append((iteration, math.log10(value)))
+            if len(series) > MAX_POINTS:
+                # Keep the shape with bounded cost: drop every other point of the older half.
+                half = len(series) // 2
+                series[:half] = series[:half:2]
+        self._dirty = True
+        if not self._refresh.isActive():
+            self._refresh.start()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        frame = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        painter.setPen(QPen(palette.mid().color(), 1))
+        painter.setBrush(palette.base().color())
+        painter.drawRoundedRect(frame, 4, 4)
+        metrics = painter.fontMetrics()
+        legend_height = metrics.height() + 2
+        plot = frame.adjusted(6, 4, -6, -legend_height - 2)
+
+        values = [v for series in self.points.values() for _, v in series]
+        # The first iterations swing widely; scaling to them would flatten everything after.
+        settled = [v for series in self.points.values() for _, v in series[len(series) // 10 :]]
+        if not values:
+            painter.setPen(palette.placeholderText().color())
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Loss chart appears during a run")
+        else:
+            low, high = min(settled or values), max(settled or values)
+            if high - low < 1e-6:
+                low, high = low - 0.5, high + 0.5
+            span_x = max(1, self.total_iterations - 1)
+            # Faint decade lines give the log scale a sense of proportion.
+            painter.setPen(QPen(QColor(255, 255, 255, 22), 1))
+            for decade in range(math.floor(low), math.ceil(high) + 1):
+                y = plot.bottom() - (decade - low) / (high - low) * plot.height()
+                if plot.top() <= y <= plot.bottom():
+                    painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+            for key, _, colour in SERIES:
+                series = self.points[key]
+                if not series:
+                    continue
+                path = QPainterPath()
+                for index, (iteration, value) in enumerate(series):
+                    x = plot.left() + (iteration - 1) / span_x * plot.width()
+                    y = plot.bottom() - (value - low) / (high - low) * plot.height()
+                    y = min(plot.bottom(), max(plot.top(), y))
+                    if index == 0:
+                        path.moveTo(x, y)
+                    else:
+                        path.lineTo(x, y)
+                painter.setPen(QPen(colour, 1.6 if key == "total" else 1.2))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawPath(path)
+
+        # Legend along the bottom edge: each term's swatch and name, with its latest value when they fit.
+        def label(key: str, name: str, with_value: bool) -> str:
+            series = self.points[key]
+            return f"{name} {format_number(10 ** series[-1][1], 3)}" if with_value and series else name
+
+        room = frame.width() - 16
+        for with_values in ((True, True, True, True), (True, False, False, False), (False,) * 4):
+            texts = [label(key, name, wv) for (key, name, _), wv in zip(SERIES, with_values, strict=True)]
+            if sum(metrics.horizontalAdvance(t) + 26 for t in texts) <= room:
+                break
+        x = frame.left() + 8
+        y = frame.bottom() - legend_height / 2 - 1
+        for (key, _, colour), text in zip(SERIES, texts, strict=True):
+            painter.setPen(QPen(colour, 2))
+            painter.drawLine(QPointF(x, y), QPointF(x + 10, y))
+            painter.setPen(palette.text().color() if self.points[key] else palette.placeholderText().color())
+            painter.drawText(QPointF(x + 14, y + metrics.ascent() / 2 - 1), text)
+            x += 26 + metrics.horizontalAdvance(text)
+        painter.end()
+
+
+class ProgressPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ProgressPanel")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setTextVisible(True)
+        self.bar.setFormat("Ready")
+        self.bar.setToolTip("How far the current run is: iteration out of the total")
+        self.stats = QLabel("")
+        self.stats.setObjectName("Caption")
+        self.stats.setToolTip("Speed in iterations per second, time so far and the estimated time left")
+        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status = QLabel("")
+        self.status.setObjectName("Caption")
+        self.status.setWordWrap(True)
+        self.status.setToolTip("What the engine is doing")
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.chart = LossChart()
+
+        left = QVBoxLayout()
+        left.setSpacing(4)
+        left.addWidget(self.bar)
+        left.addWidget(self.stats)
+        left.addWidget(self.status)
+        left.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(10)
+        layout.addLayout(left, 3)
+        layout.addWidget(self.chart, 2)
+        self._iteration = 0
+        self._total = 0
+        self._elapsed = 0.0
+
+    def start(self, total: int, text: str = "Preparing…") -> None:
+        self._iteration, self._total, self._elapsed = 0, total, 0.0
+        self.bar.setRange(0, max(1, total))
+        self.bar.setValue(0)
+        self.bar.setFormat(f"0 / {total}")
+        self.stats.setText(text)
+        self.status.setText("")
+        self.chart.clear(total)
+
+    def update_progress(self, iteration: int, total: int, elapsed: float, losses: dict, level: dict) -> None:
+        self._iteration, self._total, self._elapsed = iteration, total, elapsed
+        self.bar.setRange(0, max(1, total))
+        self.bar.setValue(iteration)
+        self.bar.setFormat(f"Iteration {iteration} / {total}")
+        rate = iteration / elapsed if elapsed > 0 else 0.0
+        remaining = (total - iteration) / rate if rate > 0 else math.inf
+        parts = [
+            f"{rate:.2f} it/s" if rate < 10 else f"{rate:.0f} it/s",
+            f"{format_duration(elapsed)} elapsed",
+        ]
+        parts.append(f"{format_duration(remaining)} left")
+        levels = int(level.get("levels", 1) or 1)
+        if levels > 1:
+            width, height = level.get("size", (0, 0))
+            parts.append(f"level {level.get('level', 1)}/{levels} at {width}×{height}")
+        self.stats.setText(" · ".join(parts))
+        message = str(level.get("message") or "")
+        if message:
+            self.status.setText(message)
+        self.chart.total_iterations = max(1, total)
+        self.chart.add(iteration, losses)
+
+    def finish(self, text: str, iteration: int | None = None) -> None:
+        self.chart.flush()
+        if iteration is not None:
+            self.bar.setValue(min(iteration, self.bar.maximum()))
+        self.bar.setFormat(text)
+        if self._elapsed > 0 and self._iteration > 0:
+            rate = self._iteration / self._elapsed
+            speed = f"{rate:.2f} it/s" if rate < 10 else f"{rate:.0f} it/s"
+            self.stats.setText(f"{speed} · {self._iteration} iterations in {format_duration(self._elapsed)}")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
