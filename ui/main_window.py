@@ -153,6 +153,9 @@ class MainWindow(QMainWindow):
         self._update_state()
 
         if device_probe is not None:
+            # The probe loads the engine in the background; the panel's plan and memory estimate
+            # import it too, so they wait for the probe rather than stall the window.
+            self.params_panel.defer_estimates()
             self._probe = _DeviceProbe(self)
             self._probe.found.connect(self._on_devices)
             self._probe.start(device_probe)

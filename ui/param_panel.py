@@ -18,14 +18,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QToolButton,
@@ -50,6 +52,44 @@ from ui.fields import (
 )
 
 log = logging.getLogger(__name__)
+
+CM_PER_INCH = 2.54
+# Used for the print size when the print resolution is "Not set" and a length is typed.
+DEFAULT_DPI = 300.0
+# The memory estimate assumes this shape while no photo is loaded.
+ASSUMED_CONTENT_SIZE = (4, 3)
+MEMORY_DELAY_MS = 250
+
+MemoryPlanner = Callable[[StyleParams, tuple[int, int]], Any]  # -> engine.memory.MemoryPlan
+
+
+@functools.cache
+def _device_for(choice: str) -> Any:
+    """choose_device(choice).device, probed once per choice (probing CUDA runs a kernel)."""
+    from engine.device import choose_device
+
+    return choose_device(choice).device
+
+
+def default_memory_planner(params: StyleParams, content_size: tuple[int, int]) -> Any:
+    from engine.memory import plan_memory
+
+    return plan_memory(params, content_size, _device_for(str(params.device)))
+
+
+def describe_levels(params: StyleParams) -> str:
+    """The coarse-to-fine passes as '256 px × 100 → 512 px × 50'."""
+    from engine.stylize import plan_levels
+
+    return " → ".join(f"{level.size} px × {level.iterations}" for level in plan_levels(params))
+
+
+def levels_text(params: StyleParams) -> str:
+    """The passes in the form the Levels field reads: '256:100, 512:50'."""
+    from engine.stylize import plan_levels
+
+    return ", ".join(f"{level.size}:{level.iterations}" for level in plan_levels(params))
+
 
 GROUPS: tuple[tuple[str, str], ...] = (
     ("output", "Output size"),
@@ -360,6 +400,7 @@ class ParamPanel(QScrollArea):
         self,
         parent: QWidget | None = None,
         choose_file: Callable[[str], Path | None] | None = None,
+        memory_planner: MemoryPlanner | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("ParamPanel")
@@ -372,6 +413,19 @@ class ParamPanel(QScrollArea):
         self._error = ""
         self._content_size: tuple[int, int] | None = None
         self._selecting = False
+        # Print size: set while the print length box is being edited, so it is not rewritten under
+        # the user's fingers; and while the panel writes it.
+        self._print_typing = False
+        # Coarse-to-fine plan and memory estimate: worked out after a short pause (they import the
+        # engine, and the memory estimate reads the free memory), and only once the engine is loaded
+        # when the window says it is loading it in the background (defer_estimates).
+        self.memory_planner: MemoryPlanner = memory_planner or default_memory_planner
+        self._estimates_deferred = False
+        self._memory_plan: tuple[StyleParams, Any] | None = None
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(MEMORY_DELAY_MS)
+        self._estimate_timer.timeout.connect(self.refresh_estimates)
 
         body = QWidget()
         body.setObjectName("ParamBody")
@@ -457,6 +511,24 @@ class ParamPanel(QScrollArea):
                     "The painting's size in pixels, from the long edge and the photo's shape"
                 )
                 form.addRow("", self.size_hint)
+                self.print_row = self._make_print_row()
+                self.print_label = QLabel("Print size")
+                self.print_label.setToolTip(self.print_length.toolTip())
+                form.addRow(self.print_label, self.print_row)
+            elif f.name == "start_size":
+                self.levels_plan = QLabel("")
+                self.levels_plan.setObjectName("Caption")
+                self.levels_plan.setWordWrap(True)
+                self.levels_plan.setToolTip(
+                    "The passes this run will make, smallest first: the long edge of each pass and its "
+                    "iterations. Set by size, iterations, coarse to fine and start size, or by the explicit "
+                    "Levels in Advanced."
+                )
+                passes = QLabel("Passes")
+                passes.setToolTip(self.levels_plan.toolTip())
+                form.addRow(passes, self.levels_plan)
+
+        self._make_memory_row(forms["output"])
 
         self.advanced = CollapsibleSection("Advanced", advanced_body)
         column.addWidget(self.advanced)
@@ -472,6 +544,72 @@ class ParamPanel(QScrollArea):
         self.set_params(StyleParams())
 
     # -- construction ---------------------------------------------------------
+    def _make_print_row(self) -> QWidget:
+        tip = (
+            "The painting's long edge on paper. Typing a length sets the long edge in pixels to "
+            "length × print resolution (30 cm at 300 dpi is 3543 px), so a larger print or a higher "
+            "resolution paints more pixels: finer brush marks relative to the frame, and a longer run. "
+            f"Without a print resolution, {DEFAULT_DPI:g} dpi is used. Changing the pixels or the "
+            "resolution changes the length shown here."
+        )
+        self.print_length = QDoubleSpinBox()
+        self.print_length.setObjectName("PrintLength")
+        self.print_length.setRange(0.0, 10000.0)
+        self.print_length.setDecimals(2)
+        self.print_length.setSingleStep(1.0)
+        self.print_length.setSpecialValueText("Not set")
+        self.print_length.setKeyboardTracking(False)
+        self.print_length.setMinimumWidth(96)
+        self.print_length.setToolTip(tip)
+        self.print_length.valueChanged.connect(self._on_print_length_changed)
+        self.print_unit = QComboBox()
+        self.print_unit.setObjectName("PrintUnit")
+        self.print_unit.addItem("cm", "cm")
+        self.print_unit.addItem("in", "in")
+        self.print_unit.setToolTip(
+            "Unit of the print length: centimetres or inches. Changing it converts the length shown; "
+            "the picture stays the same."
+        )
+        self.print_unit.currentIndexChanged.connect(lambda _index: self._sync_print_length())
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        row.addWidget(self.print_length, 1)
+        row.addWidget(self.print_unit)
+        widget = QWidget()
+        widget.setLayout(row)
+        widget.setToolTip(tip)
+        return widget
+
+    def _make_memory_row(self, form: QFormLayout) -> None:
+        tip = (
+            "How much memory the run will need at its largest pass, against what the device has free "
+            "now. A run that does not fit would fail or fall back to a smaller plan."
+        )
+        self.memory_label = QLabel("")
+        self.memory_label.setObjectName("Caption")
+        self.memory_label.setWordWrap(True)
+        self.memory_label.setToolTip(tip)
+        self.memory_apply = QPushButton("Apply")
+        self.memory_apply.setObjectName("MemoryApply")
+        self.memory_apply.setToolTip(
+            "Change the settings as suggested so the run fits in memory (the picture may change: "
+            "smaller, tiled, or painted with another optimiser)"
+        )
+        self.memory_apply.clicked.connect(self.apply_memory_suggestion)
+        self.memory_apply.hide()
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.memory_label)
+        column.addWidget(self.memory_apply, 0, Qt.AlignmentFlag.AlignLeft)
+        widget = QWidget()
+        widget.setLayout(column)
+        widget.setToolTip(tip)
+        label = QLabel("Memory")
+        label.setToolTip(tip)
+        form.addRow(label, widget)
+
     def _make_field(self, name: str) -> Field:
         spec = FIELD_SPECS.get(name) or FieldSpec(
             name.replace("_", " ").capitalize(),
@@ -530,11 +668,14 @@ class ParamPanel(QScrollArea):
         self._params = params
         self._set_error("")
         self._update_dependents()
+        self._sync_print_length()
+        self.schedule_estimates()
         self.paramsChanged.emit(params)
 
     def set_content_size(self, size: tuple[int, int] | None) -> None:
         self._content_size = size
         self._update_size_hint()
+        self.schedule_estimates()
 
     def output_size(self, params: StyleParams | None = None) -> tuple[int, int] | None:
         """(width, height) the painting will have, as the engine computes it."""
@@ -549,6 +690,109 @@ class ParamPanel(QScrollArea):
         field = self.fields.get("device")
         if isinstance(field, EnumField):
             field.mark_unavailable(available, "Not available on this computer")
+        # The devices are known, so the engine is loaded: estimates no longer stall the window.
+        if self._estimates_deferred:
+            self._estimates_deferred = False
+            self.schedule_estimates()
+
+    # -- print size -----------------------------------------------------------
+    def print_inches(self) -> float:
+        """The print length typed, in inches (0 when not set)."""
+        length = self.print_length.value()
+        return length / CM_PER_INCH if self.print_unit.currentData() == "cm" else length
+
+    def _on_print_length_changed(self, _value: float) -> None:
+        inches = self.print_inches()
+        if inches <= 0:
+            return  # "Not set": the pixels stay as they are
+        dpi = self.fields["dpi"].get()
+        if not dpi:
+            dpi = DEFAULT_DPI
+            self.fields["dpi"].set(dpi)
+        # Out of range sizes go to StyleParams as they are, so its message says what is wrong.
+        self.fields["size"].set(round(inches * float(dpi)))
+        self._print_typing = True
+        try:
+            self._on_field_changed()
+        finally:
+            self._print_typing = False
+
+    def _sync_print_length(self) -> None:
+        """Show the long edge in pixels as a length on paper at the print resolution."""
+        if self._print_typing:
+            return
+        try:
+            size, dpi = float(self.fields["size"].get()), float(self.fields["dpi"].get())
+        except (TypeError, ValueError):
+            return
+        inches = size / dpi if dpi > 0 else 0.0
+        length = inches * CM_PER_INCH if self.print_unit.currentData() == "cm" else inches
+        self.print_length.blockSignals(True)
+        self.print_length.setValue(length)
+        self.print_length.blockSignals(False)
+
+    # -- coarse-to-fine plan and memory estimate ------------------------------
+    def defer_estimates(self) -> None:
+        """Wait for set_available_devices (the engine loading elsewhere) before estimating."""
+        self._estimates_deferred = True
+        self._estimate_timer.stop()
+        self.levels_plan.setText("Worked out once the engine has loaded…")
+        self.memory_label.setText("Memory: estimated once the devices are known…")
+        self.memory_apply.hide()
+
+    def schedule_estimates(self) -> None:
+        if not self._estimates_deferred:
+            self._estimate_timer.start()
+
+    @property
+    def memory_plan(self) -> Any:
+        """The last memory plan (engine.memory.MemoryPlan) for the current settings, or None."""
+        return self._memory_plan[1] if self._memory_plan else None
+
+    def refresh_estimates(self) -> None:
+        """Work out the coarse-to-fine passes and the memory estimate for the controls now."""
+        self._estimate_timer.stop()
+        params = self.params()
+        self._memory_plan = None
+        self.memory_apply.hide()
+        if params is None:
+            self.levels_plan.setText("— (fix the settings first)")
+            self.memory_label.setText("Memory: — (fix the settings first)")
+            return
+        try:
+            self.levels_plan.setText(describe_levels(params))
+            levels_field = self.fields["levels"]
+            if isinstance(levels_field, PairsField):
+                automatic = levels_text(params.replace(levels=()))
+                levels_field.edit.setPlaceholderText(f"Automatic: {automatic}")
+        except Exception as error:  # noqa: BLE001 - a label must not take the panel down
+            log.exception("planning the levels failed")
+            self.levels_plan.setText(f"Could not plan the passes: {error}")
+        content = self._content_size or ASSUMED_CONTENT_SIZE
+        try:
+            plan = self.memory_planner(params, content)
+        except Exception as error:  # noqa: BLE001 - e.g. a device that is not available
+            log.info("memory estimate failed: %s", error)
+            self.memory_label.setText(f"Memory: not estimated ({error})")
+            return
+        self._memory_plan = (params, plan)
+        gib = float(1 << 30)
+        text = f"Memory: about {plan.estimate / gib:.1f} GiB of {plan.available / gib:.1f} GiB available — "
+        if plan.fits:
+            text += "fits"
+        else:
+            text += f"does not fit: {plan.suggestion}" if plan.suggestion else "does not fit"
+        if self._content_size is None:
+            text += " (for a 4:3 photo)"
+        self.memory_label.setText(text)
+        self.memory_apply.setVisible(not plan.fits and plan.suggested is not None)
+
+    def apply_memory_suggestion(self) -> None:
+        """Set the controls to the memory plan's suggested settings."""
+        self.refresh_estimates()  # the plan for exactly what the controls hold now
+        plan = self.memory_plan
+        if plan is not None and not plan.fits and plan.suggested is not None:
+            self.set_params(plan.suggested)
 
     # -- reactions ------------------------------------------------------------
     def _on_field_changed(self) -> None:
@@ -557,16 +801,20 @@ class ParamPanel(QScrollArea):
             params = StyleParams(**self.raw_values())
         except InputError as error:
             self._set_error(str(error))
+            self.schedule_estimates()
             self.paramsChanged.emit(None)
             return
         except (TypeError, ValueError) as error:
             self._set_error(str(error))
+            self.schedule_estimates()
             self.paramsChanged.emit(None)
             return
         self._params = params
         self._set_error("")
         self._update_preset_state()
         self._update_size_hint()
+        self._sync_print_length()
+        self.schedule_estimates()
         self.paramsChanged.emit(params)
 
     def _on_preset_chosen(self, index: int) -> None:
@@ -622,7 +870,13 @@ class ParamPanel(QScrollArea):
 
     # -- for tests and the tooltip audit -------------------------------------
     def all_controls(self) -> list[QWidget]:
-        controls: list[QWidget] = [self.preset_combo, self.advanced.button]
+        controls: list[QWidget] = [
+            self.preset_combo,
+            self.advanced.button,
+            self.print_length,
+            self.print_unit,
+            self.memory_apply,
+        ]
         for field in self.fields.values():
             controls.extend(field.controls())
         return controls
