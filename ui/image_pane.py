@@ -20,7 +20,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from ui.imports import ImageImporter, ImportedImage, ImportResult
-from ui.qtutil import ElidedLabel, guarded, icon
+from ui.qtutil import ElidedLabel, guarded, tool_button
 
 log = logging.getLogger(__name__)
 
@@ -173,14 +173,7 @@ class ContentPane(QFrame):
         self._update_caption()
 
     def _button(self, icon_name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setIcon(icon(icon_name))
-        if text:
-            button.setText(text)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        button.setToolTip(tip)
-        button.setAutoRaise(True)
-        return button
+        return tool_button(icon_name, text, tip)
 
     # -- state ----------------------------------------------------------------
     @property

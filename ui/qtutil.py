@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QToolButton, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,18 @@ def icon(name: str) -> QIcon:
         log.debug("icon %s not found", path)
         return QIcon()
     return QIcon(str(path))
+
+
+def tool_button(icon_name: str, text: str, tip: str) -> QToolButton:
+    """A flat tool button with an icon, optional text beside it, and a tooltip."""
+    button = QToolButton()
+    button.setIcon(icon(icon_name))
+    if text:
+        button.setText(text)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    button.setAutoRaise(True)
+    button.setToolTip(tip)
+    return button
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:

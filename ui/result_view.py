@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.qtutil import icon
+from ui.qtutil import tool_button
 
 log = logging.getLogger(__name__)
 
@@ -386,13 +386,7 @@ class ResultView(QWidget):
         )
 
     def _tool(self, icon_name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setIcon(icon(icon_name))
-        button.setText(text)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        button.setAutoRaise(True)
-        button.setToolTip(tip)
-        return button
+        return tool_button(icon_name, text, tip)
 
     def _on_zoom(self, zoom: float) -> None:
         empty = self.view.canvas_size.isEmpty()

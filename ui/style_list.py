@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from ui.image_pane import ImageThumb, mime_may_hold_image
 from ui.imports import ImageImporter, ImportedImage, ImportResult
-from ui.qtutil import ElidedLabel, guarded, icon
+from ui.qtutil import ElidedLabel, guarded, icon, tool_button
 
 log = logging.getLogger(__name__)
 
@@ -217,13 +217,7 @@ class StyleList(QFrame):
         self._refresh()
 
     def _button(self, icon_name: str, text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setIcon(icon(icon_name))
-        button.setText(text)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        button.setAutoRaise(True)
-        button.setToolTip(tip)
-        return button
+        return tool_button(icon_name, text, tip)
 
     # -- model ----------------------------------------------------------------
     def images(self) -> list[ImportedImage]:
