@@ -76,7 +76,8 @@ def choose_device(choice: DeviceChoice | str = DeviceChoice.AUTO) -> DeviceInfo:
 
 
 def _cpu_name() -> str:
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def available_devices() -> list[DeviceChoice]:

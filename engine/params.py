@@ -117,6 +117,11 @@ def _finite_in(name: str, value: float, low: float, high: float) -> float:
 def _int_in(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise InputError(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, int):
+        # Exact: going through float would round seeds above 2**53.
+        if not (low <= value <= high):
+            raise InputError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+        return value
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -118,3 +118,7 @@ def test_apply_preset_keeps_machine_settings() -> None:
     assert changed.optimizer is Optimizer.ADAM and changed.preset == "tf-tutorial"
     with pytest.raises(InputError):
         apply_preset(mine, "nope")
+
+
+def test_large_seeds_are_kept_exactly() -> None:
+    assert StyleParams(seed=2**62 + 5).seed == 2**62 + 5
