@@ -165,31 +165,13 @@ def params_from_args(args: argparse.Namespace) -> Any:
     from engine.presets import get_preset
 
     changes: dict[str, Any] = {}
-    direct = {
-        "size": "size",
-        "iterations": "iterations",
-        "optimizer": "optimizer",
-        "learning_rate": "learning_rate",
-        "content_weight": "content_weight",
-        "style_weight": "style_weight",
-        "tv_weight": "tv_weight",
-        "content_layers": "content_layers",
-        "style_layers": "style_layers",
-        "pooling": "pooling",
-        "style_scale": "style_scale",
-        "device": "device",
-        "precision": "precision",
-        "seed": "seed",
-        "max_seconds": "max_seconds",
-        "weights": "weights",
-    }
-    for arg, field in direct.items():
-        value = getattr(args, arg)
-        if value is not None:
-            changes[field] = value
-    for arg in ("start_size", "levels", "tile_size", "dpi"):
-        if getattr(args, arg) is not None:
-            changes[arg] = getattr(args, arg)
+    # Flags named exactly like their StyleParams field; None means "not given, keep the preset's".
+    same_name = (
+        "size", "iterations", "optimizer", "learning_rate", "content_weight", "style_weight", "tv_weight",
+        "content_layers", "style_layers", "pooling", "style_scale", "device", "precision", "seed",
+        "max_seconds", "weights", "start_size", "levels", "tile_size", "dpi",
+    )  # fmt: skip
+    changes.update({name: getattr(args, name) for name in same_name if getattr(args, name) is not None})
     if args.no_coarse_to_fine:
         changes["coarse_to_fine"] = False
     if args.print_size is not None:

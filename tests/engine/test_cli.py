@@ -155,3 +155,22 @@ def test_ctrl_c_saves_the_current_image_and_exits_130(inputs, tmp_path) -> None:
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["event"] == "done" and summary["reason"] == "stopped"
     assert out.exists() and Image.open(out).size == (64, 48)
+
+
+def test_print_size_and_preset_flags_become_params() -> None:
+    import cli
+
+    parser = cli.build_parser()
+    base = ["stylize", "--content", "c.jpg", "--style", "s.jpg", "--out", "o.png"]
+    params = cli.params_from_args(parser.parse_args([*base, "--print-size", "30cm", "--dpi", "300"]))
+    assert params.size == 3543 and params.dpi == 300
+    params = cli.params_from_args(parser.parse_args([*base, "--print-size", "10in"]))
+    assert params.size == 3000 and params.dpi == 300
+    params = cli.params_from_args(parser.parse_args([*base, "--preset", "tf-tutorial", "--seed", "9"]))
+    assert params.preset == "tf-tutorial" and params.size == 512 and params.seed == 9
+    params = cli.params_from_args(
+        parser.parse_args([*base, "--levels", "128:20,256:10", "--no-coarse-to-fine"])
+    )
+    assert params.levels == ((128, 20), (256, 10)) and params.coarse_to_fine is False
+    params = cli.params_from_args(parser.parse_args([*base, "--init", "start.png"]))
+    assert params.init.value == "image" and params.init_image == "start.png"
