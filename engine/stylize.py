@@ -69,6 +69,15 @@ def output_size(content_size: tuple[int, int], long_edge: int) -> tuple[int, int
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+# Above this first total, L-BFGS optimises the loss divided by it (see optimise_whole).
+_LARGE_LOSS = 1e3
+
+
+def lbfgs_loss_scale(first_total: float) -> float:
+    """The constant L-BFGS's objective is multiplied by, from the level's first total loss."""
+    return 1.0 / first_total if math.isfinite(first_total) and first_total > _LARGE_LOSS else 1.0
+
+
 class _StopRequested(Exception):
     """Raised inside the L-BFGS closure to abandon a step the caller no longer wants."""
 
@@ -375,15 +384,28 @@ class _Run:
         self.image = image.detach().clone()
         evaluated: dict[str, Tensor] = {}
 
+        # Large losses are divided by their first value before L-BFGS sees them. torch's L-BFGS
+        # falls back to a plain gradient step of length |g| whenever a curvature pair is rejected;
+        # with the paper's unnormalised losses (around 1e11 for Gatys' convention) that step throws
+        # the image to infinity. A constant factor does not move the minimum. Losses already near 1
+        # (our normalised convention) are left as they are, and so is Adam, whose epsilon is part
+        # of some recipes.
+        scale: list[float] = []
+
         def closure() -> Tensor:
             if self.should_stop():
                 raise _StopRequested
             optimizer.zero_grad(set_to_none=True)
             total, terms = loss_fn(self.net(x, self.wanted), x)
-            total.backward()
+            if params.optimizer is Optimizer.LBFGS:
+                if not scale:
+                    scale.append(lbfgs_loss_scale(float(total.detach())))
+                (total * scale[0]).backward()
+            else:
+                total.backward()
             evaluated["total"] = total.detach()
             evaluated.update({name: value.detach() for name, value in terms.items()})
-            return total
+            return total * scale[0] if scale else total
 
         for step in range(iterations):
             if self._should_end():

@@ -187,3 +187,26 @@ def test_bad_input_fails_before_any_progress(tmp_path, images, weights) -> None:
     job = StyleJob(tmp_path / "notes.png", (images["style"],), StyleParams(**TINY))
     with pytest.raises(InputError, match="notes.png"):
         next(stylize(job, weights=weights))
+
+
+def test_lbfgs_sees_large_losses_rescaled_and_small_ones_untouched() -> None:
+    # Gatys' convention gives first losses around 1e11 with the real VGG-19 (tubingen/starry_night at
+    # 128 px from the photo diverged to inf at iteration 3 before this rescaling, converges after).
+    from engine.stylize import lbfgs_loss_scale
+
+    assert lbfgs_loss_scale(3.07e11) == pytest.approx(1 / 3.07e11)
+    assert lbfgs_loss_scale(26.6) == 1.0  # our normalised losses keep their tuned behaviour
+    assert lbfgs_loss_scale(math.nan) == 1.0 and lbfgs_loss_scale(math.inf) == 1.0
+
+
+def test_the_papers_convention_runs_from_the_photo(images) -> None:
+    from engine.presets import get_preset
+
+    weights = random_weights(width_divisor=16, seed=0)
+    params = get_preset("gatys2016").params.replace(size=32, iterations=15, init="content", device="cpu")
+    progress, finished = _run(
+        StyleJob(images["content"], (images["style"],), params.replace(style_weight=1e9)), weights
+    )
+    assert progress[0].losses["total"] > 1e3
+    assert finished.completed, finished.message
+    assert progress[-1].losses["total"] < progress[0].losses["total"]
