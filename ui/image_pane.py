@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -25,6 +26,10 @@ from ui.qtutil import ElidedLabel, guarded, tool_button
 log = logging.getLogger(__name__)
 
 
+if TYPE_CHECKING:
+    from ui.style_list import StyleList
+
+
 def mime_may_hold_image(mime: QMimeData) -> bool:
     return bool(
         mime.hasUrls()
@@ -32,6 +37,15 @@ def mime_may_hold_image(mime: QMimeData) -> bool:
         or mime.hasText()
         or any(f.startswith("image/") for f in mime.formats())
     )
+
+
+def paste_into(target: ContentPane | StyleList) -> None:
+    """Import the clipboard's image (data or files) into a pane, or say why there is none."""
+    mime = QGuiApplication.clipboard().mimeData()
+    if mime is None or not mime_may_hold_image(mime):
+        target.problems.emit(["The clipboard holds no image: copy an image or an image file first"])
+        return
+    target.import_mime(mime, "Pasted image")
 
 
 class ImageThumb(QWidget):
@@ -218,11 +232,7 @@ class ContentPane(QFrame):
 
     @guarded
     def paste(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not mime_may_hold_image(mime):
-            self.problems.emit(["The clipboard holds no image: copy an image or an image file first"])
-            return
-        self.import_mime(mime, "Pasted image")
+        paste_into(self)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if mime_may_hold_image(event.mimeData()):

@@ -11,7 +11,6 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
-    QGuiApplication,
     QMouseEvent,
 )
 from PySide6.QtWidgets import (
@@ -28,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.image_pane import ImageThumb, mime_may_hold_image
+from ui.image_pane import ImageThumb, mime_may_hold_image, paste_into
 from ui.imports import ImageImporter, ImportedImage, ImportResult
 from ui.qtutil import ElidedLabel, guarded, icon, tool_button
 
@@ -309,11 +308,7 @@ class StyleList(QFrame):
 
     @guarded
     def paste(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not mime_may_hold_image(mime):
-            self.problems.emit(["The clipboard holds no image: copy an image or an image file first"])
-            return
-        self.import_mime(mime, "Pasted image")
+        paste_into(self)
 
     def _drop_index(self, position: QPoint) -> int:
         """Where a dragged row lands: before the first row whose middle is below the pointer."""
