@@ -337,13 +337,14 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
 
     device = choose_device(params.device)
     plan = plan_memory(params, content_size, device.device)
-    levels = " -> ".join(f"{level.size}px x{level.iterations}" for level in plan_levels(params))
+    levels = plan_levels(params)
+    schedule = " -> ".join(f"{level.size}px x{level.iterations}" for level in levels)
     if args.json:
         _emit(
             {
                 "event": "plan",
                 "device": device.name,
-                "levels": [[level.size, level.iterations] for level in plan_levels(params)],
+                "levels": [[level.size, level.iterations] for level in levels],
                 "memory_estimate": plan.estimate,
                 "memory_available": plan.available,
                 "fits": plan.fits,
@@ -351,7 +352,7 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
             }
         )
     elif not args.quiet:
-        print(f"painterly: {device.name}; levels {levels}; memory {plan.describe()}", file=sys.stderr)
+        print(f"painterly: {device.name}; levels {schedule}; memory {plan.describe()}", file=sys.stderr)
 
 
 def _save_intermediate(out: Path, record: Any, overwrite: bool) -> None:
