@@ -359,6 +359,8 @@ class ProcessResult:
     gpu_peak_mib: float | None = None
     gpu_measure: str = ""
     parent_maxrss_mib: float = 0.0
+    # Set when the child was killed for passing --memory-limit: the resident size it had reached.
+    killed_at_mib: float | None = None
 
     @property
     def rss_note(self) -> str | None:
@@ -371,6 +373,62 @@ class ProcessResult:
         text = (self.stderr.strip() or self.stdout.strip()).splitlines()
         return " / ".join(text[-lines:])
 
+    def failure(self, lines: int = 4) -> str:
+        if self.killed_at_mib is not None:
+            return (
+                f"killed at {self.killed_at_mib / 1024:.1f} GiB resident, past the memory limit "
+                f"(still growing after {self.wall_s:.0f} s)"
+            )
+        if self.timed_out:
+            return "timed out"
+        return f"exit {self.returncode}: {self.tail(lines)}"
+
+
+def resident_mib(pid: int) -> float | None:
+    """VmRSS of a live process, from /proc (Linux); None when it is gone or unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class MemoryGuard:
+    """Kills a child's process group when its resident memory passes ``limit_mib``.
+
+    The machine has no swap: a configuration that needs more than the RAM would otherwise bring in
+    the kernel's out-of-memory killer, which may pick any process. With a limit below the RAM, a
+    peer that cannot fit fails as a row of the table ("killed at ... GiB") instead.
+    """
+
+    def __init__(self, pid: int, limit_mib: float, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.limit_mib = limit_mib
+        self.interval = interval
+        self.killed_at_mib: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = resident_mib(self.pid)
+            if rss is not None and rss > self.limit_mib:
+                self.killed_at_mib = rss
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float | None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.killed_at_mib
+
 
 _current_child: list[int] = []
 
@@ -382,9 +440,11 @@ def run_process(
     timeout: float = 3600.0,
     gpu: bool = False,
     env: dict[str, str] | None = None,
+    memory_limit_mib: float | None = None,
 ) -> ProcessResult:
     """Run ``command`` in its own process group and measure it: wall time, ``ru_maxrss``, CPU time,
-    and (``gpu``) the peak GPU memory seen by ``nvidia-smi``."""
+    and (``gpu``) the peak GPU memory seen by ``nvidia-smi``; killed past ``memory_limit_mib``
+    resident."""
     command = [str(part) for part in command]
     import tempfile
 
@@ -399,6 +459,7 @@ def run_process(
         _current_child.append(process.pid)
         if poller is not None:
             poller.start(process.pid)
+        guard = MemoryGuard(process.pid, memory_limit_mib) if memory_limit_mib else None
         outcome: dict[str, Any] = {}
 
         def wait() -> None:
@@ -418,6 +479,7 @@ def run_process(
                 pass
             waiter.join()
         _current_child.remove(process.pid)
+        killed_at = guard.stop() if guard is not None else None
         process.returncode = os.waitstatus_to_exitcode(outcome["status"])
         usage = outcome["usage"]
         gpu_peak, gpu_measure = poller.stop() if poller is not None else (None, "")
@@ -440,6 +502,7 @@ def run_process(
         timed_out=timed_out,
         gpu_peak_mib=gpu_peak,
         gpu_measure=gpu_measure,
+        killed_at_mib=killed_at,
     )
 
 
@@ -613,10 +676,22 @@ def child_main(spec: dict[str, Any]) -> int:
 
 
 def run_ours_child(
-    spec: dict[str, Any], *, log_path: Path | None, timeout: float, env: dict[str, str] | None = None
+    spec: dict[str, Any],
+    *,
+    log_path: Path | None,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    memory_limit_mib: float | None = None,
 ) -> tuple[ProcessResult, dict[str, Any] | None]:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
-    result = run_process(command, log_path=log_path, timeout=timeout, gpu=spec["device"] == "cuda", env=env)
+    result = run_process(
+        command,
+        log_path=log_path,
+        timeout=timeout,
+        gpu=spec["device"] == "cuda",
+        env=env,
+        memory_limit_mib=memory_limit_mib,
+    )
     return result, child_result(result)
 
 
@@ -955,6 +1030,7 @@ class Bench:
             for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 self.env[name] = str(args.threads)
         self.env["PYTHONUNBUFFERED"] = "1"
+        self.memory_limit_mib = args.memory_limit * 1024 if args.memory_limit > 0 else None
         self.env.setdefault("PYTHONPATH", str(ROOT))
 
     def emit(self, payload: dict[str, Any]) -> None:
@@ -983,6 +1059,13 @@ class Bench:
             "device": device,
             "warmup": self.args.warmup,
         }
+        if self.args.tile_size:
+            # Tiles always use Adam (L-BFGS needs the whole image's gradient at once).
+            if optimizer != "adam":
+                return Row(
+                    device, size, "ours", optimizer, None, None, "-", notes=["skipped: tiles need adam"]
+                )
+            spec["overrides"] = {"tile_size": self.args.tile_size}
         samples: list[float] = []
         peaks: list[float] = []
         last: dict[str, Any] = {}
@@ -990,10 +1073,17 @@ class Bench:
         results: list[dict[str, Any]] = []
         for repeat in range(self.args.repeats):
             log = self.logs / f"ours-{device}-{size}-{optimizer}-r{repeat}"
-            process, report = run_ours_child(spec, log_path=log, timeout=self.args.timeout, env=self.env)
+            process, report = run_ours_child(
+                spec,
+                log_path=log,
+                timeout=self.args.timeout,
+                env=self.env,
+                memory_limit_mib=self.memory_limit_mib,
+            )
             if report is None:
-                tail = "timed out" if process.timed_out else process.tail()
-                return Row(device, size, "ours", optimizer, None, None, "-", notes=[f"failed: {tail}"])
+                return Row(
+                    device, size, "ours", optimizer, None, None, "-", notes=[f"failed: {process.failure(8)}"]
+                )
             if report["reason"] != "completed":
                 notes.append(f"stopped early: {report['reason']} {report.get('message', '')}".strip())
             if report["levels"] != 1 or len(report["sizes"]) != 1:
@@ -1091,14 +1181,24 @@ class Bench:
                     )
                 log = self.logs / f"{implementation}-{device}-{size}-{optimizer}-{steps}-r{repeat}"
                 result = run_process(
-                    command, log_path=log, timeout=self.args.timeout, gpu=device == "cuda", env=self.env
+                    command,
+                    log_path=log,
+                    timeout=self.args.timeout,
+                    gpu=device == "cuda",
+                    env=self.env,
+                    memory_limit_mib=self.memory_limit_mib,
                 )
                 if result.returncode != 0:
-                    reason = (
-                        "timed out" if result.timed_out else f"exit {result.returncode}: {result.tail(4)}"
-                    )
+                    peak = result.killed_at_mib if result.killed_at_mib is not None else None
                     return Row(
-                        device, size, implementation, optimizer, None, None, "-", notes=[f"failed: {reason}"]
+                        device,
+                        size,
+                        implementation,
+                        optimizer,
+                        None,
+                        peak,
+                        "killed at" if peak is not None else "-",
+                        notes=[f"failed: {result.failure()}"],
                     )
                 timings[steps] = result
                 got = image_size(out)
@@ -1460,6 +1560,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=BENCH_DIR / "models" / "vgg19-painterly-embedded.pth",
         help="converted weights for neural-style-pt (written on first use)",
+    )
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        default=0,
+        help="ours only: optimise in tiles of this many px (Adam rows; 0: whole image)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=float,
+        default=0.0,
+        help="GiB: kill a child whose resident memory passes this and report it (0: no limit)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
