@@ -244,9 +244,10 @@ def run_stylize(args: argparse.Namespace) -> int:
     )
     out = check_output_path(args.out, overwrite=args.overwrite)
     # Validate every input file now, so a bad one is reported before any work starts.
-    content = load_image(job.content)
-    for path in job.styles:
-        load_image(path)
+    decoded = {path: load_image(path) for path in (job.content, *job.styles)}
+    if params.init_image is not None:
+        decoded[Path(params.init_image)] = load_image(params.init_image)
+    content = decoded[job.content]
     from engine.weights import load_weights
 
     weights = load_weights(params.weights)
@@ -263,7 +264,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr) if (not args.json and not args.quiet and sys.stderr.isatty()) else None
     finished: Finished | None = None
     try:
-        for record in stylize(job, should_stop=stop.is_set, weights=weights):
+        for record in stylize(job, should_stop=stop.is_set, weights=weights, decoded=decoded):
             if isinstance(record, Finished):
                 finished = record
                 break

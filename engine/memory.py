@@ -103,9 +103,11 @@ def estimate_peak_bytes(params: StyleParams, content_size: tuple[int, int], devi
     else:
         active_w, active_h = width, height
     activations = activation_bytes(active_w, active_h, last, params.precision, params.pooling)
-    # Content targets (float32) for the content layers, at the full image size unless tiled.
+    # Content targets (float32) for the content layers. Tiled runs keep the whole-image maps in host
+    # memory and move one tile's window at a time to the device.
+    target_w, target_h = (width, height) if device_type == "cpu" else (active_w, active_h)
     targets = sum(
-        _CHANNELS[n] * (active_h // _STRIDE[n] or 1) * (active_w // _STRIDE[n] or 1) * 4
+        _CHANNELS[n] * (target_h // _STRIDE[n] or 1) * (target_w // _STRIDE[n] or 1) * 4
         for n, _ in params.active_content_layers
     )
     grams = sum(_CHANNELS[n] ** 2 * 4 * 3 for n, _ in params.active_style_layers)
@@ -175,7 +177,7 @@ def smaller_alternatives(params: StyleParams, device_type: str) -> list[tuple[st
         )
     if device_type == "cuda" and params.precision in (Precision.AUTO, Precision.FLOAT32):
         options.append(("run the network in bfloat16", params.replace(precision=Precision.BFLOAT16)))
-    for tile in (1024, 512, 256):
+    for tile in (2048, 1024, 512, 256):
         if (params.tile_size == 0 or params.tile_size > tile) and params.size > tile:
             options.append(
                 (

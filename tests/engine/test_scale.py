@@ -106,6 +106,33 @@ def test_tiled_style_targets_match_whole_image_grams(images, weights) -> None:
         assert relative < 0.15, name  # only tile borders differ
 
 
+def test_tiled_content_target_is_the_whole_image_features(images, weights) -> None:
+    """Stitched tile by tile, relu4_2 equals the whole-image features: its receptive field
+    (42 px radius) fits in the 64 px margin, so moving tiles read exactly the untiled target."""
+    from engine.stylize import _Run, _to_tensor, resize
+
+    params = StyleParams(size=200, iterations=1, coarse_to_fine=False, device="cpu")
+    run = _Run(StyleJob(images[0], (images[1],), params), None, weights, 0.5, 0)
+    content = resize(_to_tensor(run.content.rgb), (200, 150))
+    with torch.no_grad():
+        whole = run.net(content, {"relu4_2", "relu2_1"})
+    stitched = run.stitched_features(content, {"relu4_2", "relu2_1"}, 64)
+    for name, value in whole.items():
+        assert stitched[name].shape == value.shape, name
+        torch.testing.assert_close(stitched[name], value, rtol=1e-4, atol=1e-5)
+    # Every moving tile's window into the stitched map has the shape its own features have.
+    for offset in [(0, 0), (16, 48), (48, 32)]:
+        for part in tile_grid(200, 150, 64, offset):
+            y0, y1, x0, x1 = part.crop
+            with torch.no_grad():
+                local = part.core_features(run.net(content[..., y0:y1, x0:x1], {"relu4_2"}))["relu4_2"]
+            top, bottom, left, right = part.in_whole_image(200, 150).feature_window("relu4_2", 18, 25)
+            assert local.shape[-2:] == (bottom - top, right - left)
+            torch.testing.assert_close(
+                local, stitched["relu4_2"][..., top:bottom, left:right], rtol=1e-4, atol=1e-5
+            )
+
+
 def test_out_of_memory_mid_run_falls_back_and_continues(images, weights, monkeypatch) -> None:
     original = VGGFeatures.forward
     calls = {"n": 0}

@@ -210,3 +210,18 @@ def test_the_papers_convention_runs_from_the_photo(images) -> None:
     assert progress[0].losses["total"] > 1e3
     assert finished.completed, finished.message
     assert progress[-1].losses["total"] < progress[0].losses["total"]
+
+
+def test_images_the_caller_decoded_are_not_read_again(images, weights) -> None:
+    """The command line validates its inputs before the run and hands them over: the run uses
+    exactly those pixels, even if the file changes (here: disappears) in between."""
+    from engine.imageio import load_image
+
+    decoded = {path: load_image(path) for path in (images["content"], images["style"])}
+    job = StyleJob(images["content"], (images["style"],), StyleParams(**TINY))
+    expected = _run(job, weights)[1].image
+    images["content"].unlink()
+    images["style"].unlink()
+    _, finished = _run(job, weights, decoded=decoded)
+    assert finished.completed
+    np.testing.assert_allclose(finished.image, expected, atol=1e-5)
