@@ -23,9 +23,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.device import choose_device, network_dtype
+from engine.hostmemory import REUSE_PEAK_FACTOR, reuse_freed_memory
+from engine.hostmemory import available as host_memory_reuse_available
 from engine.imageio import LoadedImage, load_image
 from engine.losses import ContentLoss, StyleLoss, StyleTransferLoss, TVLoss, gram_matrix
-from engine.memory import TILE_MARGIN, plan_memory, smaller_alternatives
+from engine.memory import (
+    HEADROOM,
+    TILE_MARGIN,
+    available_bytes,
+    estimate_peak_bytes,
+    plan_memory,
+    smaller_alternatives,
+)
 from engine.params import InitMode, Optimizer, StyleJob, StyleParams
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.vgg import VGGFeatures
@@ -560,6 +569,14 @@ class _Run:
         self.notify(f"memory at {size[0]}x{size[1]}: {plan.describe()}; doing that")
         return plan.suggested
 
+    def may_keep_freed_memory(self, params: StyleParams, size: tuple[int, int]) -> bool:
+        """On the CPU, keep freed activations for the next iteration (faster, see
+        engine.hostmemory) when even the larger peak that costs fits in the free memory."""
+        if self.device.type != "cpu" or not host_memory_reuse_available():
+            return False
+        needed = estimate_peak_bytes(params, size, "cpu") * REUSE_PEAK_FACTOR
+        return needed <= available_bytes(self.device) * HEADROOM
+
     def run_level(self, image: Tensor, level: Level, index: int):
         size = (image.shape[-1], image.shape[-2])
         params = self.level_params(level, size)
@@ -569,10 +586,11 @@ class _Run:
             remaining = level.iterations - (self.iteration - done_before)
             tiled = params.tile_size > 0 and max(size) > params.tile_size
             try:
-                if tiled:
-                    yield from self.optimise_tiled(image, params, remaining, level, index)
-                else:
-                    yield from self.optimise_whole(image, params, remaining, level, index)
+                with reuse_freed_memory(self.may_keep_freed_memory(params, size)):
+                    if tiled:
+                        yield from self.optimise_tiled(image, params, remaining, level, index)
+                    else:
+                        yield from self.optimise_whole(image, params, remaining, level, index)
                 return
             except Exception as error:
                 if not is_out_of_memory(error):
