@@ -3,8 +3,9 @@
 The estimate is a model of what autograd keeps alive, calibrated against
 measured peaks (benchmarks/memory_calibration.py): for each level of the
 pyramid, the activations of every layer up to the deepest one the job uses
-(kept for the backward pass), the optimiser's state for the image, the loss
-targets and the network's weights.  The largest level decides the peak.
+(kept for the backward pass), the optimiser's state for the image (as much
+L-BFGS history as the level's iterations can fill), the loss targets and the
+network's weights.  The level with the largest of these peaks decides.
 """
 
 from __future__ import annotations
@@ -76,25 +77,35 @@ def weight_bytes(last_layer: str, precision: Precision) -> int:
     return sum(_CONV_PARAMS[n] for n in convs) * _dtype_bytes(precision)
 
 
-def optimizer_bytes(width: int, height: int, params: StyleParams, tiled: bool) -> int:
+def optimizer_bytes(width: int, height: int, params: StyleParams, tiled: bool, iterations: int) -> int:
     pixels = 3 * width * height * 4
     # The image, its gradient, and the copy kept as the last good image.
     base = 3 * pixels
     if tiled or params.optimizer is Optimizer.ADAM:
         return base + 2 * pixels
-    # L-BFGS keeps two vectors per remembered step plus a handful of work vectors.
-    return base + (2 * params.lbfgs_history + 4) * pixels
+    # L-BFGS keeps two vectors per remembered step plus a handful of work vectors. A level remembers
+    # at most one step per iteration after its first, so a short top level of a print-size pyramid
+    # never fills a long history (2048 px, 10 iterations: the full history of 50 would add 3 GiB).
+    remembered = min(params.lbfgs_history, max(0, iterations - 1))
+    return base + (2 * remembered + 4) * pixels
 
 
-def level_sizes(params: StyleParams, content_size: tuple[int, int]) -> list[tuple[int, int]]:
+def _levels(params: StyleParams, content_size: tuple[int, int]) -> list[tuple[tuple[int, int], int]]:
     from engine.stylize import output_size, plan_levels
 
-    return [output_size(content_size, level.size) for level in plan_levels(params)]
+    return [(output_size(content_size, level.size), level.iterations) for level in plan_levels(params)]
 
 
 def estimate_peak_bytes(params: StyleParams, content_size: tuple[int, int], device_type: str = "cpu") -> int:
-    """Peak memory of the job on a device of this type, at its largest pyramid level."""
-    width, height = level_sizes(params, content_size)[-1]
+    """Peak memory of the job on a device of this type: the largest of its pyramid levels' peaks."""
+    return max(
+        _level_peak_bytes(params, size, iterations, device_type)
+        for size, iterations in _levels(params, content_size)
+    )
+
+
+def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: int, device_type: str) -> int:
+    width, height = size
     last = params.deepest_layer
     tiled = params.tile_size > 0 and max(width, height) > params.tile_size
     if tiled:
@@ -115,7 +126,7 @@ def estimate_peak_bytes(params: StyleParams, content_size: tuple[int, int], devi
         ACTIVATION_FACTOR * activations
         + targets
         + grams
-        + optimizer_bytes(width, height, params, tiled)
+        + optimizer_bytes(width, height, params, tiled, iterations)
         + weight_bytes(last, params.precision)
         + RUNTIME_OVERHEAD.get(device_type, 0)
     )

@@ -559,7 +559,10 @@ class _Run:
     # -- levels, memory and fallbacks ---------------------------------------------------------------
     def level_params(self, level: Level, size: tuple[int, int]) -> StyleParams:
         """This level's parameters: the job's, changed only if the memory plan says it won't fit."""
-        at_level = self.params.replace(size=level.size, coarse_to_fine=False, levels=())
+        # The level's own iteration count: it bounds how much L-BFGS history the plan reserves.
+        at_level = self.params.replace(
+            size=level.size, iterations=level.iterations, coarse_to_fine=False, levels=()
+        )
         plan = plan_memory(at_level, size, self.device)
         log.info("level %dx%d: %s", *size, plan.describe())
         if plan.fits or plan.suggested is None or plan.suggested.size != at_level.size:

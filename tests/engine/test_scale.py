@@ -190,6 +190,22 @@ def test_memory_estimate_grows_with_size_and_optimizer_state() -> None:
     assert tiled < estimate_peak_bytes(StyleParams(size=4096, optimizer="adam"), (1024, 768)) / 4
 
 
+def test_memory_estimate_reserves_only_the_lbfgs_history_a_level_can_fill() -> None:
+    def one_level(iterations: int, history: int = 50) -> int:
+        params = StyleParams(size=1024, iterations=iterations, lbfgs_history=history, coarse_to_fine=False)
+        return estimate_peak_bytes(params, (1024, 768))
+
+    step = 2 * 3 * 1024 * 768 * 4  # two float32 image-sized vectors per remembered step
+    assert one_level(11) - one_level(1) == 10 * step
+    assert one_level(51) == one_level(500)  # the history is full after 51 iterations
+    assert one_level(500, history=5) == one_level(6)
+    # A pyramid's peak is its largest level's: 2048 px with a 10-iteration top level reserves ten
+    # steps there, not fifty.
+    pyramid = StyleParams(size=2048, iterations=150)
+    top = StyleParams(size=2048, iterations=10, coarse_to_fine=False)
+    assert estimate_peak_bytes(pyramid, (2048, 1536)) == estimate_peak_bytes(top, (2048, 1536))
+
+
 def test_memory_plan_says_what_would_fit() -> None:
     fits = plan_memory(StyleParams(size=512), (1024, 768), "cpu", available=16 * GiB)
     assert fits.fits and "fits" in fits.describe()
@@ -202,7 +218,8 @@ def test_memory_plan_says_what_would_fit() -> None:
 def test_run_adopts_the_memory_plan_when_it_would_not_fit(images, weights, monkeypatch) -> None:
     import engine.stylize as stylize_module
 
-    params = StyleParams(size=160, iterations=2, coarse_to_fine=False, device="cpu")
+    # Eight iterations can fill more than five L-BFGS steps of history, so history 5 is smaller.
+    params = StyleParams(size=160, iterations=8, coarse_to_fine=False, device="cpu")
     whole = estimate_peak_bytes(params, (160, 120))
     smaller = estimate_peak_bytes(params.replace(lbfgs_history=5), (160, 120))
     budget = (whole + smaller) / 2 / 0.85  # room for the smaller footprint only
