@@ -109,7 +109,8 @@ def test_event_loop_never_stalls_100_ms_during_a_run(
 ) -> None:
     window = make_window()
     load_inputs(window, images)
-    tiny_params(window, iterations=80, size=48)
+    # Long enough for a fast machine to give well over 20 ticks (80 iterations took 0.2 s on one).
+    tiny_params(window, iterations=400, size=48)
     window.show()
     qtbot.waitExposed(window)
     qtbot.wait(100)  # the window's first paint is start-up, not part of a run
