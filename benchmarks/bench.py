@@ -1337,7 +1337,7 @@ class Bench:
                 model = ensure_neural_style_model(args.neural_style_model)
                 common = {"content": self.content, "style": self.style, "out": out, "size": size}
                 command = neural_style_command(
-                    None, optimizer=None, device=device, steps=steps, model=model, **common
+                    None, optimizer=None, device=device, steps=steps or None, model=model, **common
                 )
             except (FileNotFoundError, ValueError, RuntimeError) as error:
                 print(f"  neural-style skipped: {error}")
@@ -1401,9 +1401,12 @@ class Bench:
                 entry["level_sizes"] = sorted(set(sizes), key=sizes.index)
             if result.returncode != 0:
                 entry["error"] = "timed out" if result.timed_out else result.tail(4)
+            elif not out.is_file():
+                # neural-style-pt, for one, exits 0 without saving when its L-BFGS ends early.
+                entry["error"] = f"exited without writing {out.name}: {result.tail(2)}"
             self.full_rows.append(entry)
             self.emit(entry)
-            status = "ok" if result.returncode == 0 else f"FAILED ({entry.get('error')})"
+            status = f"FAILED ({entry['error']})" if "error" in entry else "ok"
             memory = f"{result.maxrss_mib:6.0f} MiB RSS"
             print(f"  {name:12} {fmt_seconds(result.wall_s):>8} s wall  {memory}  {status}", flush=True)
         done = [e for e in self.full_rows if e.get("output")]

@@ -88,6 +88,16 @@ def lbfgs_loss_scale(first_total: float) -> float:
     return 1.0 / first_total if math.isfinite(first_total) and first_total > _LARGE_LOSS else 1.0
 
 
+# An L-BFGS step that multiplies the loss by more than this overshot; it is undone (see
+# optimise_whole). Ordinary steps without a line search change the loss by a few percent to ~2x.
+_DIVERGED_FACTOR = 10.0
+
+
+def diverged(accepted_total: float, new_total: float) -> bool:
+    """Whether a step from an image with loss ``accepted_total`` to one with ``new_total`` overshot."""
+    return not math.isfinite(new_total) or new_total > _DIVERGED_FACTOR * accepted_total
+
+
 class _StopRequested(Exception):
     """Raised inside the L-BFGS closure to abandon a step the caller no longer wants."""
 
@@ -459,6 +469,22 @@ class _Run:
             evaluated.update({name: value.detach() for name, value in terms.items()})
             return total * scale[0] if scale else total
 
+        lbfgs = params.optimizer is Optimizer.LBFGS
+
+        def measure(image: Tensor) -> dict[str, float]:
+            with torch.no_grad():
+                total, terms = loss_fn(self.net(image, self.wanted), image)
+            return {"total": float(total)} | {name: float(value) for name, value in terms.items()}
+
+        # L-BFGS here has no line search (as in the paper's implementations), so now and then a step
+        # overshoots by orders of magnitude; it usually recovers, but a preview or a saved result
+        # could be that wild image. So with L-BFGS every image shown or kept is one whose loss was
+        # measured: a step is judged by the next evaluation, an overshoot is undone and the
+        # curvature history restarted, and the level's last step is measured once more (one forward
+        # pass) before it is accepted.
+        accepted: Tensor | None = None
+        accepted_losses: dict[str, float] = {}
+        just_restarted = False
         for step in range(iterations):
             if self._should_end():
                 break
@@ -468,19 +494,60 @@ class _Run:
             except _StopRequested:
                 self.reason = StopReason.STOPPED
                 break
+            # These losses were measured on ``before``, the image the step started from.
             losses = {name: float(value) for name, value in evaluated.items()}
-            if not self._check_losses(losses):
-                break  # self.image still holds the last image whose loss was finite
-            # ``before`` is the image these (finite) losses were measured on.
+            last = step == iterations - 1
+            if (
+                lbfgs
+                and accepted is not None
+                and not just_restarted
+                and diverged(accepted_losses["total"], losses["total"])
+            ):
+                self.undo_overshoot(x, optimizer, accepted, accepted_losses["total"], losses["total"])
+                before, losses = accepted, accepted_losses
+                just_restarted = True
+            else:
+                just_restarted = False
+                if not self._check_losses(losses):
+                    break  # self.image still holds the last image whose loss was finite
+            accepted, accepted_losses = before, losses
             self.image = before.cpu()
             if params.optimizer is Optimizer.ADAM:
                 with torch.no_grad():
                     x.clamp_(0, 1)
+            shown = x
+            if lbfgs:
+                shown = before
+                if last and not just_restarted:
+                    final_losses = measure(x)
+                    if diverged(losses["total"], final_losses["total"]):
+                        self.undo_overshoot(x, optimizer, before, losses["total"], final_losses["total"])
+                    else:
+                        shown, losses = x, final_losses
+                        self.image = x.detach().cpu()
             self.iteration += 1
             self.losses = losses
-            yield self.progress(x, index, last=step == iterations - 1)
-        if self.reason is not StopReason.NUMERICAL_ERROR:
-            self.image = x.detach().cpu()
+            yield self.progress(shown, index, last=last)
+        if self.reason is StopReason.NUMERICAL_ERROR:
+            return
+        if lbfgs and accepted is not None:
+            # Stopped early, or the level completed: either way the last measured (and shown) image.
+            return
+        self.image = x.detach().cpu()
+
+    def undo_overshoot(
+        self, x: Tensor, optimizer: torch.optim.Optimizer, back_to: Tensor, was: float, became: float
+    ) -> None:
+        """Put ``x`` back to an image whose loss is known and make L-BFGS start its history again."""
+        with torch.no_grad():
+            x.copy_(back_to.to(x.device))
+        optimizer.state.clear()
+        text = (
+            f"an L-BFGS step overshot (loss {was:.4g} -> {became:.4g}) at iteration {self.iteration + 1}; "
+            "undid it and restarted the optimiser's history"
+        )
+        log.info(text)
+        self.notices.append(text)
 
     # -- one level, in tiles ----------------------------------------------------------------------
     def optimise_tiled(self, image: Tensor, params: StyleParams, iterations: int, level: Level, index: int):

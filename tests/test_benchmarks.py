@@ -45,3 +45,38 @@ def test_gpu_benchmark_script_runs_every_case_in_smoke_mode(tmp_path: Path) -> N
         for switch in ("on", "off"):
             assert any(label.endswith(f"{precision} channels_last={switch}") for label in labels)
     assert "complete runs" in result.stdout and "seconds per iteration" in result.stdout
+
+
+def _load_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("painterly_bench", REPO / "benchmarks" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_complete_runs_leave_every_program_at_its_own_iteration_count(tmp_path: Path, monkeypatch) -> None:
+    bench = _load_bench()
+    monkeypatch.setattr(bench, "venv_script", lambda name: f"/venv/bin/{name}")
+    monkeypatch.setattr(bench, "ensure_neural_style_model", lambda path: tmp_path / "model.pth")
+    args = bench.build_parser().parse_args(["--full-run", "--no-sweep"])
+    with open(tmp_path / "out.json", "w") as out:
+        runner = bench.Bench(args, out, tmp_path, Path("c.jpg"), Path("s.jpg"), recipe=None)
+    commands = {name: command for name, _, command, _ in runner.full_run_entries("cpu", 512, tmp_path)}
+    assert set(commands) == {"ours", "pastiche", "neural-style"}
+    # An iteration count of 0 made neural-style-pt's L-BFGS end at once and save nothing.
+    assert "--iterations" not in commands["ours"]
+    assert "--num-steps" not in commands["pastiche"]
+    assert "-num_iterations" not in commands["neural-style"]
+
+    args = bench.build_parser().parse_args(["--full-run", "--no-sweep", "--full-iterations", "3"])
+    runner.args = args
+    commands = {name: command for name, _, command, _ in runner.full_run_entries("cpu", 512, tmp_path)}
+    for name, flag in (
+        ("ours", "--iterations"),
+        ("pastiche", "--num-steps"),
+        ("neural-style", "-num_iterations"),
+    ):
+        assert commands[name][commands[name].index(flag) + 1] == "3"

@@ -225,3 +225,101 @@ def test_images_the_caller_decoded_are_not_read_again(images, weights) -> None:
     _, finished = _run(job, weights, decoded=decoded)
     assert finished.completed
     np.testing.assert_allclose(finished.image, expected, atol=1e-5)
+
+
+def test_a_step_is_called_an_overshoot_only_when_it_multiplies_the_loss_tenfold() -> None:
+    from engine.stylize import diverged
+
+    assert not diverged(10.0, 9.0) and not diverged(10.0, 25.0) and not diverged(10.0, 100.0)
+    assert diverged(10.0, 100.1) and diverged(26.6, 1.3e6)
+    assert diverged(10.0, math.nan) and diverged(10.0, math.inf)
+
+
+def _overshoot_on(monkeypatch, calls: set[int]) -> list[np.ndarray]:
+    """Make torch's L-BFGS throw the image far off on the given step() calls (1-based); returns
+    the thrown images as previews would show them."""
+    import torch
+
+    from engine.records import to_uint8
+
+    original = torch.optim.LBFGS.step
+    count = {"n": 0}
+    thrown: list[np.ndarray] = []
+
+    def step(self, closure):
+        loss = original(self, closure)
+        count["n"] += 1
+        if count["n"] in calls:
+            x = self.param_groups[0]["params"][0]
+            with torch.no_grad():
+                x.add_(torch.randn(x.shape, generator=torch.Generator().manual_seed(count["n"])) * 4)
+            thrown.append(to_uint8(x.detach()[0].permute(1, 2, 0).numpy()))
+        return loss
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", step)
+    return thrown
+
+
+def _lbfgs_job(images, iterations: int) -> StyleJob:
+    params = StyleParams(**(TINY | {"iterations": iterations}), coarse_to_fine=False)
+    return StyleJob(images["content"], (images["style"],), params)
+
+
+def test_an_lbfgs_overshoot_is_undone_and_never_shown(images, weights, monkeypatch) -> None:
+    thrown = _overshoot_on(monkeypatch, {4})
+    progress, finished = _run(_lbfgs_job(images, 12), weights, preview_every=1)
+    assert len(thrown) == 1 and finished.completed and len(progress) == 12
+    assert any("overshot" in p.message for p in progress)
+    first = progress[0].losses["total"]
+    # Without the undo the thrown image's loss (hundreds of times the first) would be reported.
+    assert all(p.losses["total"] < 2 * first for p in progress)
+    assert all(p.preview is not None and not np.array_equal(p.preview, thrown[0]) for p in progress)
+    assert finished.losses["total"] < first
+    assert np.abs(finished.image - 0.5).max() < 0.5 + 1e-6  # in range, not the thrown image
+
+
+def test_an_overshoot_on_the_last_step_is_not_saved(images, weights, monkeypatch) -> None:
+    thrown = _overshoot_on(monkeypatch, {8})
+    progress, finished = _run(_lbfgs_job(images, 8), weights, preview_every=1)
+    assert len(thrown) == 1 and finished.completed
+    assert "overshot" in progress[-1].message
+    # The result is the image the last step started from (its loss was measured in that step),
+    # which is also what the last preview showed.
+    np.testing.assert_array_equal(to_uint8_image(finished.image), progress[-1].preview)
+    assert finished.losses == progress[-1].losses
+    assert finished.losses["total"] < progress[0].losses["total"]
+    assert not np.array_equal(to_uint8_image(finished.image), thrown[0])
+
+
+def test_lbfgs_result_losses_are_measured_on_the_saved_image(images, weights) -> None:
+    progress, finished = _run(_lbfgs_job(images, 8), weights, preview_every=1)
+    # Each record's preview is the image its losses were measured on; the last one is measured
+    # after the final step, so it is lower than the one before and it is what gets saved.
+    assert finished.losses == progress[-1].losses
+    assert progress[-1].losses["total"] < progress[-2].losses["total"]
+    np.testing.assert_array_equal(to_uint8_image(finished.image), progress[-1].preview)
+
+
+def test_a_persistent_nan_with_lbfgs_is_tried_once_more_then_stops(images, weights, monkeypatch) -> None:
+    import engine.losses as losses
+
+    original = losses.TVLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, image):
+        calls["n"] += 1
+        value = original(self, image)
+        return value * math.nan if calls["n"] >= 4 else value
+
+    monkeypatch.setattr(losses.TVLoss, "forward", poisoned)
+    progress, finished = _run(_lbfgs_job(images, 20), weights)
+    assert finished.reason is StopReason.NUMERICAL_ERROR
+    assert any("overshot" in p.message for p in progress)
+    assert len(progress) == 4  # three good iterations, the undone one, then the stop
+    assert np.isfinite(finished.image).all()
+
+
+def to_uint8_image(image: np.ndarray) -> np.ndarray:
+    from engine.records import to_uint8
+
+    return to_uint8(image)
