@@ -141,7 +141,8 @@ def test_several_styles_with_blend(images, weights) -> None:
     assert set(finished.extra["inputs"]) == {str(images[k]) for k in ("content", "style", "style2")}
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_image(images, weights, monkeypatch) -> None:
+def _poison_tv_loss(monkeypatch, from_call: int) -> None:
+    """The TV loss is NaN from its ``from_call``-th evaluation on."""
     import engine.losses as losses
 
     original = losses.TVLoss.forward
@@ -150,9 +151,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_image(images, weights, monkeypat
     def poisoned(self, image):
         calls["n"] += 1
         value = original(self, image)
-        return value * math.nan if calls["n"] >= 4 else value
+        return value * math.nan if calls["n"] >= from_call else value
 
     monkeypatch.setattr(losses.TVLoss, "forward", poisoned)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_image(images, weights, monkeypatch) -> None:
+    _poison_tv_loss(monkeypatch, from_call=4)
     params = StyleParams(**(TINY | {"iterations": 20}), optimizer=Optimizer.ADAM)
     progress, finished = _run(StyleJob(images["content"], (images["style"],), params), weights)
     assert finished.reason is StopReason.NUMERICAL_ERROR
@@ -301,17 +306,7 @@ def test_lbfgs_result_losses_are_measured_on_the_saved_image(images, weights) ->
 
 
 def test_a_persistent_nan_with_lbfgs_is_tried_once_more_then_stops(images, weights, monkeypatch) -> None:
-    import engine.losses as losses
-
-    original = losses.TVLoss.forward
-    calls = {"n": 0}
-
-    def poisoned(self, image):
-        calls["n"] += 1
-        value = original(self, image)
-        return value * math.nan if calls["n"] >= 4 else value
-
-    monkeypatch.setattr(losses.TVLoss, "forward", poisoned)
+    _poison_tv_loss(monkeypatch, from_call=4)
     progress, finished = _run(_lbfgs_job(images, 20), weights)
     assert finished.reason is StopReason.NUMERICAL_ERROR
     assert any("overshot" in p.message for p in progress)
