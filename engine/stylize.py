@@ -476,7 +476,7 @@ class _Run:
                 total, terms = loss_fn(self.net(image, self.wanted), image)
             return {"total": float(total)} | {name: float(value) for name, value in terms.items()}
 
-        # L-BFGS here has no line search (as in the paper's implementations), so now and then a step
+        # L-BFGS here has no line search (as in neural-style and its descendants), so now and then a step
         # overshoots by orders of magnitude; it usually recovers, but a preview or a saved result
         # could be that wild image. So with L-BFGS every image shown or kept is one whose loss was
         # measured: a step is judged by the next evaluation, an overshoot is undone and the
