@@ -98,6 +98,16 @@ def diverged(accepted_total: float, new_total: float) -> bool:
     return not math.isfinite(new_total) or new_total > _DIVERGED_FACTOR * accepted_total
 
 
+# torch's L-BFGS makes its first step 1/|g|_1 long: here a millionth of a grey level per pixel. That
+# wastes the iteration, and the curvature pair it leaves is so noisy that the step after it can
+# overshoot (the default preset went 24.9 -> 1.3e6 at iteration 4). So the first step of every
+# level, and after a restart, is line-searched (strong Wolfe) from a trial that moves pixels by at
+# most 1% of the range on average. Measured on Tubingen at 512 px: one extra evaluation per level,
+# loss after 10 iterations 3.8 instead of 8.4, final loss 1.35 instead of 1.37, no overshoot.
+_FIRST_STEP_MEAN_CHANGE = 0.01
+_FIRST_STEP_MAX_EVALUATIONS = 20
+
+
 class _StopRequested(Exception):
     """Raised inside the L-BFGS closure to abandon a step the caller no longer wants."""
 
@@ -465,8 +475,9 @@ class _Run:
                 (total * scale[0]).backward()
             else:
                 total.backward()
-            evaluated["total"] = total.detach()
-            evaluated.update({name: value.detach() for name, value in terms.items()})
+            if not evaluated:  # a line search evaluates more points; keep the step's start
+                evaluated["total"] = total.detach()
+                evaluated.update({name: value.detach() for name, value in terms.items()})
             return total * scale[0] if scale else total
 
         lbfgs = params.optimizer is Optimizer.LBFGS
@@ -489,9 +500,20 @@ class _Run:
             if self._should_end():
                 break
             before = x.detach().clone()
+            evaluated.clear()
+            if lbfgs:
+                first = not optimizer.state  # a new level, or the history was just restarted
+                group = optimizer.param_groups[0]
+                group["line_search_fn"] = "strong_wolfe" if first else None
+                group["max_eval"] = _FIRST_STEP_MAX_EVALUATIONS if first else 1
+                # torch's first trial is lr * g / |g|_1 (for |g|_1 > 1): a mean change of exactly that.
+                group["lr"] = x.numel() * _FIRST_STEP_MEAN_CHANGE if first else 1.0
             try:
                 optimizer.step(closure)
             except _StopRequested:
+                # A stop inside the line search leaves x at an unmeasured trial point.
+                with torch.no_grad():
+                    x.copy_(before)
                 self.reason = StopReason.STOPPED
                 break
             # These losses were measured on ``before``, the image the step started from.
