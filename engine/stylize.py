@@ -487,14 +487,14 @@ class _Run:
                 total, terms = loss_fn(self.net(image, self.wanted), image)
             return {"total": float(total)} | {name: float(value) for name, value in terms.items()}
 
-        # L-BFGS here has no line search (as in neural-style and its descendants), so now and then a step
-        # overshoots by orders of magnitude; it usually recovers, but a preview or a saved result
-        # could be that wild image. So with L-BFGS every image shown or kept is one whose loss was
-        # measured: a step is judged by the next evaluation, an overshoot is undone and the
-        # curvature history restarted, and the level's last step is measured once more (one forward
-        # pass) before it is accepted.
-        accepted: Tensor | None = None
-        accepted_losses: dict[str, float] = {}
+        # Past its first step L-BFGS has no line search (as in neural-style and its descendants), so
+        # now and then a step overshoots by orders of magnitude; it usually recovers, but a preview
+        # or a saved result could be that wild image. So with L-BFGS every image shown or kept is
+        # one whose loss was measured: a step is judged by the next evaluation (``self.image`` and
+        # ``self.losses`` hold the last accepted image and its loss), an overshoot is undone and the
+        # curvature history restarted, and the level's last step is measured once more (one
+        # forward pass) before it is accepted.
+        started = self.iteration
         just_restarted = False
         for step in range(iterations):
             if self._should_end():
@@ -519,20 +519,14 @@ class _Run:
             # These losses were measured on ``before``, the image the step started from.
             losses = {name: float(value) for name, value in evaluated.items()}
             last = step == iterations - 1
-            if (
-                lbfgs
-                and accepted is not None
-                and not just_restarted
-                and diverged(accepted_losses["total"], losses["total"])
-            ):
-                self.undo_overshoot(x, optimizer, accepted, accepted_losses["total"], losses["total"])
-                before, losses = accepted, accepted_losses
+            if lbfgs and step > 0 and not just_restarted and diverged(self.losses["total"], losses["total"]):
+                self.undo_overshoot(x, optimizer, self.image, self.losses["total"], losses["total"])
+                before, losses = self.image.to(x.device), self.losses
                 just_restarted = True
             else:
                 just_restarted = False
                 if not self._check_losses(losses):
                     break  # self.image still holds the last image whose loss was finite
-            accepted, accepted_losses = before, losses
             self.image = before.cpu()
             if params.optimizer is Optimizer.ADAM:
                 with torch.no_grad():
@@ -552,7 +546,7 @@ class _Run:
             yield self.progress(shown, index, last=last)
         if self.reason is StopReason.NUMERICAL_ERROR:
             return
-        if lbfgs and accepted is not None:
+        if lbfgs and self.iteration > started:
             # Stopped early, or the level completed: either way the last measured (and shown) image.
             return
         self.image = x.detach().cpu()
