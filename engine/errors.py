@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.text import printable
+
 
 class PainterlyError(Exception):
     """Base class for errors with a message meant for the user."""
@@ -20,7 +22,8 @@ class InputError(PainterlyError, ValueError):
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
         text = f"{self.path}: {message}" if self.path is not None else message
-        super().__init__(" ".join(text.split()))
+        # One line, and inert: a file name or a value read from a file may carry escape sequences.
+        super().__init__(printable(" ".join(text.split())))
 
 
 class WeightsError(InputError):
