@@ -232,7 +232,8 @@ def _emit(payload: dict[str, Any]) -> None:
 
 
 def run_stylize(args: argparse.Namespace) -> int:
-    from engine.imageio import check_output_path, load_image, save_image
+    from engine.encode import check_output_path, save_image
+    from engine.imageio import load_image
     from engine.params import StyleJob
     from engine.recipe import build_recipe
     from engine.records import Finished, StopReason
@@ -357,8 +358,8 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
 
 
 def _save_intermediate(out: Path, record: Any, overwrite: bool) -> None:
+    from engine.encode import save_image
     from engine.errors import OutputExistsError
-    from engine.imageio import save_image
 
     path = out.with_name(f"{out.stem}.{record.iteration:05d}{out.suffix}")
     try:
@@ -368,7 +369,7 @@ def _save_intermediate(out: Path, record: Any, overwrite: bool) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from engine.imageio import read_recipe
+    from engine.metadata import read_recipe
     from engine.recipe import format_recipe
 
     recipe = read_recipe(args.file)

@@ -45,9 +45,8 @@ TEXT_FILE_LIMIT = 64 << 20
 
 
 def describe_os_error(error: OSError) -> str:
-    """The short reason of an OS error (``permission denied``), lower case, no path."""
-    reason = error.strerror or str(error) or type(error).__name__
-    return reason[:1].lower() + reason[1:]
+    """The short reason of an OS error (``Permission denied``), without the path."""
+    return error.strerror or str(error) or type(error).__name__
 
 
 def _kind_of(mode: int) -> str:

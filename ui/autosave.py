@@ -3,15 +3,13 @@
 The files exist only while a run is in progress (a finished, stopped or
 failed run removes them), so finding them at start means the last session
 ended without a chance to clean up.  Both are written atomically, the image
-through ``engine.imageio.save_image`` (temp file, then rename).
+through ``engine.encode.save_image`` (temp file, then rename).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.imageio import read_recipe, save_image
+from engine.encode import save_image
+from engine.files import atomic_write_text
+from engine.metadata import read_recipe
 from engine.params import StyleJob
 from engine.recipe import build_recipe
 from engine.records import Finished, Progress, StopReason
@@ -91,7 +91,7 @@ class AutosaveStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         save_image(self.image_path, finished.image, recipe=recipe, overwrite=True)
         info = {"recipe": recipe, "iteration": progress.iteration, "saved_at": time.time()}
-        _atomic_write_text(self.info_path, json.dumps(info, default=str))
+        atomic_write_text(self.info_path, json.dumps(info, default=str))
         self.writes += 1
         log.debug("autosaved iteration %d to %s", progress.iteration, self.image_path)
 
@@ -121,16 +121,3 @@ class AutosaveStore:
                 path.unlink(missing_ok=True)
             except OSError as error:
                 log.warning("could not remove %s: %s", path, error)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".painterly-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

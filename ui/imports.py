@@ -18,8 +18,9 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QImage
 
+from engine.encode import save_image
 from engine.errors import InputError
-from engine.imageio import LoadedImage, load_image, load_image_bytes, save_image
+from engine.imageio import LoadedImage, load_image, load_image_bytes
 from engine.records import to_uint8
 from ui.qtutil import qimage_png_bytes, rgb_to_qimage, shrink
 

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.encode import OUTPUT_FORMATS, check_output_path, save_image
 from engine.errors import InputError, OutputExistsError
-from engine.imageio import OUTPUT_FORMATS, check_output_path, load_image, read_recipe, save_image
+from engine.imageio import load_image
+from engine.metadata import read_recipe
 from engine.params import InitMode, StyleJob, StyleParams
 from engine.recipe import build_recipe, job_from_recipe
 from engine.records import Finished, StopReason

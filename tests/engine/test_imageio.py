@@ -20,19 +20,11 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
-from engine import imageio
+from engine import encode, files, metadata
+from engine.encode import OUTPUT_FORMATS, check_output_path, save_image
 from engine.errors import InputError, OutputExistsError
-from engine.imageio import (
-    OUTPUT_FORMATS,
-    check_output_path,
-    load_image,
-    load_image_bytes,
-    read_recipe,
-    resize_long_edge,
-    save_image,
-    sidecar_path,
-    srgb_icc_bytes,
-)
+from engine.imageio import load_image, load_image_bytes, resize_long_edge, srgb_icc_bytes
+from engine.metadata import read_recipe, sidecar_path
 
 RECIPE = {"painterly": "0.1.0", "recipe_version": 1, "note": "naïve café ✓", "numbers": [1, 2.5, None]}
 
@@ -53,7 +45,7 @@ def _smooth(height: int = 24, width: int = 32) -> np.ndarray:
 
 
 def _temp_files(folder: Path) -> list[str]:
-    return [name for name in os.listdir(folder) if name.startswith(imageio.TEMP_PREFIX)]
+    return [name for name in os.listdir(folder) if name.startswith(files.TEMP_PREFIX)]
 
 
 def _assert_one_line(error: pytest.ExceptionInfo[InputError], path: Path | str) -> str:
@@ -422,7 +414,7 @@ def test_other_profile_is_converted_to_srgb(tmp_path: Path) -> None:
 
 def test_unreadable_profile_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     img = Image.new("RGB", (2, 2), (10, 200, 30))
-    with caplog.at_level(logging.WARNING, logger="engine.imageio"):
+    with caplog.at_level(logging.WARNING, logger="engine.encode"):
         loaded = load_image(_save(img, tmp_path / "junk-profile.png", icc_profile=b"not a profile at all"))
     np.testing.assert_allclose(loaded.rgb[0, 0], np.array([10, 200, 30]) / 255, atol=1e-6)
     assert "profile" in caplog.text
@@ -591,14 +583,14 @@ def test_overwrite_replaces(tmp_path: Path) -> None:
 def test_file_appearing_during_save_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Simulate another program creating the file after the up-front check passed.
     path = tmp_path / "out.png"
-    real_check = imageio.check_output_path
+    real_check = encode.check_output_path
 
     def check_then_race(target: Path, *, overwrite: bool = False) -> Path:
         result = real_check(target, overwrite=overwrite)
         Path(target).write_bytes(b"theirs")
         return result
 
-    monkeypatch.setattr(imageio, "check_output_path", check_then_race)
+    monkeypatch.setattr(encode, "check_output_path", check_then_race)
     with pytest.raises(OutputExistsError):
         save_image(path, _noise())
     assert path.read_bytes() == b"theirs"
@@ -656,7 +648,7 @@ def test_alpha_in_sixteen_bit(tmp_path: Path, ext: str) -> None:
 
 def test_jpeg_drops_alpha_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     alpha = np.full((24, 32), 0.5, dtype=np.float32)
-    with caplog.at_level(logging.WARNING, logger="engine.imageio"):
+    with caplog.at_level(logging.WARNING, logger="engine.encode"):
         path = save_image(tmp_path / "flat.jpg", _smooth(), alpha=alpha)
     assert "alpha" in caplog.text
     with Image.open(path) as img:
@@ -686,7 +678,7 @@ def test_sixteen_bit_tiff_has_fine_levels(tmp_path: Path) -> None:
     np.testing.assert_array_equal(stored, np.floor(pixels * 65535 + 0.5).astype(np.uint16))
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
-        assert page.tags[imageio._TIFF_ICC_TAG].value == srgb_icc_bytes()
+        assert page.tags[encode._TIFF_ICC_TAG].value == srgb_icc_bytes()
     loaded = load_image(path)  # read back at full precision, not Pillow's 8 bits
     assert len(np.unique(loaded.rgb[..., 0])) > 256
     np.testing.assert_allclose(loaded.rgb, pixels, atol=1 / 65535)
@@ -748,7 +740,7 @@ def test_sixteen_bit_png_has_fine_levels(tmp_path: Path) -> None:
 @pytest.mark.parametrize("band_bytes", [1, 1000])
 def test_sixteen_bit_png_in_bands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, band_bytes: int) -> None:
     # Large images are filtered a band of rows at a time; each band must see the row above it.
-    monkeypatch.setattr(imageio, "_PNG_BAND_BYTES", band_bytes)
+    monkeypatch.setattr(encode, "_PNG_BAND_BYTES", band_bytes)
     pixels = _noise(9, 40, seed=3)
     alpha = np.random.default_rng(4).random((9, 40)).astype(np.float32)
     path = save_image(tmp_path / "bands.png", pixels, alpha=alpha, bit_depth=16)
@@ -845,12 +837,12 @@ def test_foreign_text_chunks_are_not_recipes(tmp_path: Path) -> None:
 
 def test_damaged_recipe(tmp_path: Path) -> None:
     info = PngInfo()
-    info.add_itxt(imageio.RECIPE_KEY, "{not json")
+    info.add_itxt(metadata.RECIPE_KEY, "{not json")
     path = _save(Image.new("RGB", (4, 4)), tmp_path / "damaged.png", pnginfo=info)
     with pytest.raises(InputError, match="damaged"):
         read_recipe(path)
     info = PngInfo()
-    info.add_itxt(imageio.RECIPE_KEY, "[1, 2]")
+    info.add_itxt(metadata.RECIPE_KEY, "[1, 2]")
     path = _save(Image.new("RGB", (4, 4)), tmp_path / "list.png", pnginfo=info)
     with pytest.raises(InputError, match="not a JSON object"):
         read_recipe(path)
@@ -884,7 +876,7 @@ def test_unwritable_folder_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(imageio.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(encode.tempfile, "TemporaryFile", refuse)
     with pytest.raises(InputError) as error:
         check_output_path(tmp_path / "out.png")
     assert "cannot write to the folder" in _assert_one_line(error, tmp_path / "out.png")
@@ -900,7 +892,7 @@ def test_recipe_of_an_image_too_large_to_decode(tmp_path: Path) -> None:
     data = (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 16384, 16384, 8, 2, 0, 0, 0))
-        + _png_chunk(b"iTXt", imageio.RECIPE_KEY.encode() + b"\x00\x00\x00\x00\x00" + text)
+        + _png_chunk(b"iTXt", metadata.RECIPE_KEY.encode() + b"\x00\x00\x00\x00\x00" + text)
         + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 10))
         + _png_chunk(b"IEND", b"")
     )
@@ -912,13 +904,13 @@ def test_recipe_of_an_image_too_large_to_decode(tmp_path: Path) -> None:
 def test_compressed_and_late_png_recipes(tmp_path: Path) -> None:
     info = PngInfo()
     info.add_itxt("Other", "first")
-    info.add_itxt(imageio.RECIPE_KEY, json.dumps(RECIPE), zip=True)
+    info.add_itxt(metadata.RECIPE_KEY, json.dumps(RECIPE), zip=True)
     path = _save(Image.new("RGB", (4, 4)), tmp_path / "zipped.png", pnginfo=info)
     assert read_recipe(path) == RECIPE
     # A recipe chunk after the pixel data (as other tools may write) is found too.
     plain = _save(Image.new("RGB", (4, 4)), tmp_path / "late.png").read_bytes()
     iend = plain[-12:]
-    late = plain[:-12] + _png_chunk(b"iTXt", imageio.RECIPE_KEY.encode() + b"\x00\x00\x00\x00\x00{}") + iend
+    late = plain[:-12] + _png_chunk(b"iTXt", metadata.RECIPE_KEY.encode() + b"\x00\x00\x00\x00\x00{}") + iend
     (tmp_path / "late.png").write_bytes(late)
     assert read_recipe(tmp_path / "late.png") == {}
 
@@ -926,7 +918,7 @@ def test_compressed_and_late_png_recipes(tmp_path: Path) -> None:
 def test_jpeg_recipe_among_other_segments(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
-    comment = f"{imageio.RECIPE_KEY} {json.dumps(RECIPE)}".encode()
+    comment = f"{metadata.RECIPE_KEY} {json.dumps(RECIPE)}".encode()
     path = _save(
         Image.new("RGB", (8, 8)),
         tmp_path / "camera.jpg",
@@ -951,7 +943,7 @@ def test_truncated_images_keep_their_sidecar(tmp_path: Path) -> None:
     "name,bit_depth", [("a.png", 8), ("b.png", 16), ("c.jpg", 8), ("d.tif", 8), ("e.tif", 16)]
 )
 def test_print_resolution_is_written(tmp_path, name, bit_depth) -> None:
-    from engine.imageio import save_image
+    from engine.encode import save_image
 
     pixels = np.random.default_rng(0).random((10, 12, 3)).astype(np.float32)
     path = save_image(tmp_path / name, pixels, dpi=300, bit_depth=bit_depth)

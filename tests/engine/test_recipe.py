@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.encode import OUTPUT_FORMATS, save_image
 from engine.errors import InputError
-from engine.imageio import OUTPUT_FORMATS, read_recipe, save_image
+from engine.metadata import read_recipe
 from engine.params import InitMode, Optimizer, StyleJob, StyleParams
 from engine.recipe import RECIPE_VERSION, build_recipe, format_recipe, job_from_recipe
 from engine.records import Finished, StopReason

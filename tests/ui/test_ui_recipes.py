@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from uihelpers import load_inputs, tiny_params, wait_for_run
 
-from engine.imageio import load_image, read_recipe
+from engine.imageio import load_image
+from engine.metadata import read_recipe
 from engine.params import StyleParams
 from engine.presets import PRESETS, apply_preset
 from engine.records import StopReason

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from uihelpers import load_inputs, tiny_params, wait_for_run
 
-from engine.imageio import read_recipe
+from engine.metadata import read_recipe
 from engine.params import StyleJob, StyleParams
 from engine.presets import apply_preset
 from engine.records import Progress
