@@ -335,7 +335,7 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
     """Say before the run whether it fits in memory, and what would make it fit."""
     from engine.device import choose_device
     from engine.memory import plan_memory
-    from engine.stylize import plan_levels
+    from engine.plan import plan_levels
 
     device = choose_device(params.device)
     plan = plan_memory(params, content_size, device.device)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import struct
 import tempfile
 import zlib
@@ -35,7 +36,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from engine.errors import InputError, OutputExistsError
-from engine.files import TEMP_PREFIX, atomic_write
+from engine.files import TEMP_PREFIX, atomic_write, describe_os_error, name_max, safe_exists
 from engine.imageio import srgb_icc_bytes
 from engine.metadata import (
     RECIPE_KEY,
@@ -81,28 +82,74 @@ def output_format(path: str | Path) -> str:
 def check_output_path(path: str | Path, *, overwrite: bool = False) -> Path:
     """Check that a result could be saved at ``path``; call before a run starts.
 
-    Raises ``InputError`` for an unknown extension, a folder, a missing or
-    unwritable parent folder, and ``OutputExistsError`` for an existing file
-    unless ``overwrite``.
+    Raises ``InputError`` for an unknown extension, a name too long for the folder's filesystem,
+    a folder, a missing or unwritable parent folder, and ``OutputExistsError`` for an existing
+    file unless ``overwrite``.
     """
     path = Path(path).expanduser()
     output_format(path)
-    if path.is_dir():
-        raise InputError("is a folder; give a file name such as result.png", path)
-    parent = path.parent
-    if not parent.exists():
-        raise InputError(f"the folder {parent} does not exist", path)
-    if not parent.is_dir():
-        raise InputError(f"{parent} is not a folder", path)
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise OutputExistsError("already exists; pass --overwrite to replace it", path)
+    try:
+        _check_name_length(path)
+        if path.is_dir():
+            raise InputError("is a folder; give a file name such as result.png", path)
+        parent = path.parent
+        if not parent.exists():
+            raise InputError(f"the folder {parent} does not exist", path)
+        if not parent.is_dir():
+            raise InputError(f"{parent} is not a folder", path)
+        if safe_exists(path) and not overwrite:
+            raise OutputExistsError("already exists; pass --overwrite to replace it", path)
+    except OSError as exc:  # e.g. a path longer than the system allows
+        raise InputError(f"cannot use this output path: {describe_os_error(exc)}", path) from None
     # os.access is unreliable for folders on Windows and network shares; creating a file is the real test.
     try:
         with tempfile.TemporaryFile(dir=parent, prefix=TEMP_PREFIX):
             pass
     except OSError as exc:
-        raise InputError(f"cannot write to the folder {parent}: {exc.strerror or exc}", path) from None
+        raise InputError(f"cannot write to the folder {parent}: {describe_os_error(exc)}", path) from None
     return path
+
+
+def _check_name_length(path: Path) -> None:
+    limit = name_max(path.parent if path.parent.is_dir() else Path("."))
+    length = len(os.fsencode(path.name))
+    if length > limit:
+        raise InputError(f"the file name is {length} bytes long; this folder allows at most {limit}", path)
+
+
+def check_encodable(
+    path: Path, *, size: tuple[int, int] | None, bit_depth: int = 8, quality: int = 95, dpi: float = 0.0
+) -> str:
+    """The output format for ``path`` once the options and the (width, height) suit it.
+
+    Everything a format cannot store is refused here, so it is said before a run and not after.
+    """
+    fmt = output_format(path)
+    if isinstance(bit_depth, bool) or bit_depth not in (8, 16):
+        raise InputError(f"bit depth must be 8 or 16, got {bit_depth!r}", path)
+    if bit_depth == 16 and fmt not in SIXTEEN_BIT_FORMATS:
+        raise InputError("16-bit output needs a .png, .tif or .tiff file", path)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise InputError(f"quality must be a whole number from 1 to 100, got {quality!r}", path)
+    if not (isinstance(dpi, (int, float)) and not isinstance(dpi, bool) and math.isfinite(dpi)):
+        raise InputError(f"dpi must be a finite number, got {dpi!r}", path)
+    if not 0 <= dpi <= 100_000:
+        raise InputError(f"dpi must be a number from 0 to 100000, got {dpi!r}", path)
+    if size is not None:
+        width, height = size
+        if fmt == "WEBP" and max(width, height) > _WEBP_MAX_SIDE:
+            raise InputError(
+                f"WebP images can be at most {_WEBP_MAX_SIDE} pixels on a side "
+                f"(this one would be {width} x {height}); use PNG or TIFF",
+                path,
+            )
+        if fmt == "JPEG" and max(width, height) > _JPEG_MAX_SIDE:
+            raise InputError(
+                f"JPEG images can be at most {_JPEG_MAX_SIDE} pixels on a side "
+                f"(this one would be {width} x {height}); use PNG or TIFF",
+                path,
+            )
+    return fmt
 
 
 def save_image(
@@ -129,28 +176,14 @@ def save_image(
     repeated just before the rename instead, leaving a tiny race).
     """
     path = check_output_path(path, overwrite=overwrite)
-    fmt = output_format(path)
     pixels = _validated_pixels(image)
     height, width = pixels.shape[:2]
+    fmt = check_encodable(path, size=(width, height), bit_depth=bit_depth, quality=quality, dpi=dpi)
     if alpha is not None:
         alpha = np.asarray(alpha)
         if alpha.shape != (height, width):
             raise ValueError(f"alpha has shape {alpha.shape}, the image is {height} x {width}")
         alpha = np.clip(np.nan_to_num(alpha.astype(np.float32), nan=1.0), 0.0, 1.0)
-    if bit_depth not in (8, 16):
-        raise InputError(f"bit depth must be 8 or 16, got {bit_depth!r}", path)
-    if bit_depth == 16 and fmt not in SIXTEEN_BIT_FORMATS:
-        raise InputError("16-bit output needs a .png, .tif or .tiff file", path)
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise InputError(f"quality must be a whole number from 1 to 100, got {quality!r}", path)
-    if fmt == "WEBP" and max(width, height) > _WEBP_MAX_SIDE:
-        raise InputError(
-            f"WebP images can be at most {_WEBP_MAX_SIDE} pixels on a side; use PNG or TIFF", path
-        )
-    if fmt == "JPEG" and max(width, height) > _JPEG_MAX_SIDE:
-        raise InputError(
-            f"JPEG images can be at most {_JPEG_MAX_SIDE} pixels on a side; use PNG or TIFF", path
-        )
     if fmt == "JPEG" and alpha is not None:
         log.warning("%s: JPEG cannot store transparency; the alpha channel is dropped", path)
         alpha = None
@@ -158,11 +191,9 @@ def save_image(
     recipe_json = None if recipe is None else _recipe_json(recipe)
     embedded, sidecar_text = _plan_recipe(fmt, recipe_json)
     sidecar = sidecar_path(path) if sidecar_text is not None else None
-    if sidecar is not None and (sidecar.exists() or sidecar.is_symlink()) and not overwrite:
+    if sidecar is not None and safe_exists(sidecar) and not overwrite:
         raise OutputExistsError("already exists; pass --overwrite to replace it", sidecar)
 
-    if not (isinstance(dpi, (int, float)) and math.isfinite(dpi) and 0 <= dpi <= 100_000):
-        raise InputError(f"dpi must be a number from 0 to 100000, got {dpi!r}", path)
     writer = _writer(fmt, bit_depth, pixels, alpha, embedded, quality, float(dpi))
     atomic_write(path, writer, overwrite=overwrite)
     if sidecar is not None and sidecar_text is not None:
@@ -198,9 +229,17 @@ def _quantize(values: np.ndarray, bits: int) -> np.ndarray:
 def _recipe_json(recipe: Mapping[str, Any]) -> str:
     try:
         # default=str: a Path or an enum left in a recipe should not lose the whole save.
-        return json.dumps(dict(recipe), default=str, ensure_ascii=False)
+        text = json.dumps(dict(recipe), default=str, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"recipe is not JSON-serialisable: {exc}") from exc
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name that is not valid UTF-8 (bytes like \xe9) reaches us as lone surrogates,
+        # which no UTF-8 file can hold. Escaped JSON keeps them exactly: read back, the name
+        # gives the same bytes through os.fsencode.
+        text = json.dumps(dict(recipe), default=str, ensure_ascii=True)
+    return text
 
 
 def _plan_recipe(fmt: str, recipe_json: str | None) -> tuple[str | None, str | None]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from engine.params import VGG19_LAYERS, Optimizer, Pooling, Precision, StyleParams
+from engine.plan import level_sizes
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,7 @@ def optimizer_bytes(width: int, height: int, params: StyleParams, tiled: bool, i
 
 
 def _levels(params: StyleParams, content_size: tuple[int, int]) -> list[tuple[tuple[int, int], int]]:
-    from engine.stylize import output_size, plan_levels
-
-    return [(output_size(content_size, level.size), level.iterations) for level in plan_levels(params)]
+    return list(level_sizes(content_size, params))
 
 
 def estimate_peak_bytes(params: StyleParams, content_size: tuple[int, int], device_type: str = "cpu") -> int:

@@ -36,47 +36,20 @@ from engine.memory import (
     smaller_alternatives,
 )
 from engine.params import InitMode, Optimizer, StyleJob, StyleParams
+from engine.plan import (
+    Level,
+    check_output_shape,
+    check_style_shape,
+    level_sizes,
+    output_size,
+    plan_levels,
+    smallest_long_edge,
+)
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.vgg import VGGFeatures
 from engine.weights import VGGWeights, load_weights
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Level:
-    """One step of the coarse-to-fine pyramid: optimise at this long edge for this many iterations."""
-
-    size: int
-    iterations: int
-
-
-def plan_levels(params: StyleParams) -> tuple[Level, ...]:
-    """The coarse-to-fine pyramid for a job.
-
-    Sizes grow geometrically from ``start_size`` to ``size`` by at most 2x per level (a larger
-    jump makes the upscaled image too blurry for the next level to recover detail). Level k gets
-    a share of the iterations proportional to 2^-k: a coarse iteration costs a quarter of the
-    next level's, and the coarse levels settle the composition, the fine ones only add detail.
-    """
-    if params.levels:
-        return tuple(Level(size, iterations) for size, iterations in params.levels)
-    if not params.coarse_to_fine or params.size <= params.start_size * 1.25:
-        return (Level(params.size, params.iterations),)
-    count = math.ceil(math.log2(params.size / params.start_size)) + 1
-    ratio = (params.size / params.start_size) ** (1 / (count - 1))
-    sizes = [round(params.start_size * ratio**k) for k in range(count - 1)] + [params.size]
-    shares = [0.5**k for k in range(count)]
-    iterations = [max(1, math.floor(params.iterations * share / sum(shares))) for share in shares]
-    iterations[0] += params.iterations - sum(iterations)
-    return tuple(Level(size, n) for size, n in zip(sizes, iterations, strict=True))
-
-
-def output_size(content_size: tuple[int, int], long_edge: int) -> tuple[int, int]:
-    """(width, height) with the content's aspect ratio and the given long edge."""
-    width, height = content_size
-    scale = long_edge / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 # Above this first total, L-BFGS optimises the loss divided by it (see optimise_whole).
@@ -139,9 +112,13 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     width, height = size
     if image.shape[-2:] == (height, width):
         return image
-    return F.interpolate(
-        image, size=(height, width), mode="bicubic", align_corners=False, antialias=True
-    ).clamp(0, 1)
+    # contiguous(): from a 1 x 1 image, interpolate returns channels-last strides (both layouts fit a
+    # 1 x 1 input), and L-BFGS's view() of the gradient fails on them.
+    return (
+        F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+        .clamp(0, 1)
+        .contiguous()
+    )
 
 
 def _stride(layer: str) -> int:
@@ -231,7 +208,10 @@ class _Run:
         self.preview_every = preview_every
         self.started = time.perf_counter()
         self.content = load(job.content)
+        check_output_shape(self.content.size, self.params, job.content)
         self.styles = [load(path) for path in job.styles]
+        for path, style in zip(job.styles, self.styles, strict=True):
+            check_style_shape(style.size, path)
         self.init_image = load(self.params.init_image) if self.params.init is InitMode.IMAGE else None
         self.device_info = choose_device(self.params.device)
         self.device = self.device_info.device
@@ -288,10 +268,12 @@ class _Run:
         accumulated tile by tile: the statistics still come from the whole painting.
         """
         names = {n for n, _ in self.style_layers}
-        style_long_edge = max(16, round(level_long_edge * self.params.style_scale))
+        style_long_edge = round(level_long_edge * self.params.style_scale)
         per_style: list[dict[str, Tensor]] = []
         for style in self.styles:
-            style_tensor = resize(_to_tensor(style.rgb), output_size(style.size, style_long_edge))
+            # A thin painting is seen a little larger rather than thinner than the network allows.
+            long_edge = max(style_long_edge, smallest_long_edge(style.size))
+            style_tensor = resize(_to_tensor(style.rgb), output_size(style.size, long_edge))
             per_style.append(self._gram_of(style_tensor, names, tile))
         blend = self.job.normalized_blend
         return {n: StyleLoss.blended_target([g[n] for g in per_style], blend) for n in names}
@@ -714,8 +696,9 @@ class _Run:
 
     def run(self) -> Iterator[Record]:
         image: Tensor | None = None
+        sizes = level_sizes(self.content.size, self.params)
         for index, level in enumerate(self.levels):
-            size = output_size(self.content.size, level.size)
+            size = sizes[index][0]
             image = self.initial_image(size) if image is None else resize(image.float().cpu(), size)
             log.info(
                 "level %d/%d: %dx%d, %d iterations", index + 1, len(self.levels), *size, level.iterations

@@ -79,14 +79,14 @@ def default_memory_planner(params: StyleParams, content_size: tuple[int, int]) -
 
 def describe_levels(params: StyleParams) -> str:
     """The coarse-to-fine passes as '256 px × 100 → 512 px × 50'."""
-    from engine.stylize import plan_levels
+    from engine.plan import plan_levels
 
     return " → ".join(f"{level.size} px × {level.iterations}" for level in plan_levels(params))
 
 
 def levels_text(params: StyleParams) -> str:
     """The passes in the form the Levels field reads: '256:100, 512:50'."""
-    from engine.stylize import plan_levels
+    from engine.plan import plan_levels
 
     return ", ".join(f"{level.size}:{level.iterations}" for level in plan_levels(params))
 

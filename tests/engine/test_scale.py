@@ -12,8 +12,9 @@ from PIL import Image
 
 from engine.memory import GiB, estimate_peak_bytes, plan_memory
 from engine.params import Optimizer, StyleJob, StyleParams
+from engine.plan import plan_levels
 from engine.records import Finished, Progress, StopReason
-from engine.stylize import is_out_of_memory, plan_levels, stylize, tile_grid
+from engine.stylize import is_out_of_memory, stylize, tile_grid
 from engine.vgg import VGGFeatures
 from engine.weights import random_weights
 
