@@ -1,15 +1,18 @@
 """Painterly's command line: the same engine as the window, without Qt.
 
-Exit codes: 0 done; 2 bad input or usage (one line on stderr); 130 interrupted
+Exit codes: 0 done; 2 bad input or usage (one line on stderr); 3 the picture could not
+be saved where asked and went to a recovery file (its path on stderr); 130 interrupted
 (the current image is saved); 1 internal error or a run that could not finish.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
+import os
 import re
 import signal
 import sys
@@ -19,7 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from engine.text import printable
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RECOVERED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 log = logging.getLogger("painterly")
 
@@ -28,14 +33,42 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line, as every other input error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_INPUT, f"painterly: {message} (see --help)\n")
+        self.exit(EXIT_INPUT, f"painterly: {printable(message)} (see --help)\n")
 
 
 def _number_list(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
+        numbers = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not all(math.isfinite(n) and n >= 0 for n in numbers):
+        raise argparse.ArgumentTypeError(f"expected numbers of 0 or more, got {text!r}")
+    return numbers
+
+
+def _whole_number(text: str) -> int:
+    """An integer exactly as written: a seed above 2**53 must not pass through a float."""
+    try:
+        return int(text.strip().replace("_", ""), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _count(text: str) -> int:
+    number = _whole_number(text)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive whole number, got {text!r}")
+    return number
+
+
+def _dpi(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 1 <= value <= 10_000):
+        raise argparse.ArgumentTypeError(f"expected a print resolution from 1 to 10000 dpi, got {text!r}")
+    return value
 
 
 def _layer_list(text: str) -> tuple[tuple[str, float], ...]:
@@ -60,7 +93,10 @@ def _print_length(text: str) -> float:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]+)\s*", text.lower())
     if not match or match.group(2) not in _UNITS_PER_INCH:
         raise argparse.ArgumentTypeError(f"expected a length like 30cm, 12in or 300mm, got {text!r}")
-    return float(match.group(1)) / _UNITS_PER_INCH[match.group(2)]
+    inches = float(match.group(1)) / _UNITS_PER_INCH[match.group(2)]
+    if not (math.isfinite(inches) and inches > 0):
+        raise argparse.ArgumentTypeError(f"expected a length above zero, got {text!r}")
+    return inches
 
 
 def _level_list(text: str) -> tuple[tuple[int, int], ...]:
@@ -69,11 +105,13 @@ def _level_list(text: str) -> tuple[tuple[int, int], ...]:
     for part in (p.strip() for p in text.split(",") if p.strip()):
         size, _, iterations = part.partition(":")
         try:
-            levels.append((int(size), int(iterations)))
-        except ValueError:
+            levels.append((_whole_number(size), _whole_number(iterations)))
+        except (ValueError, argparse.ArgumentTypeError):
             raise argparse.ArgumentTypeError(
                 f"expected SIZE:ITERATIONS pairs like 256:200,512:100, got {part!r}"
             ) from None
+    if not levels:
+        raise argparse.ArgumentTypeError(f"expected SIZE:ITERATIONS pairs like 256:200,512:100, got {text!r}")
     return tuple(levels)
 
 
@@ -98,24 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", required=True, metavar="O", help="output file: .png .jpg .webp .tif")
     run.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the recipe to start from")
-    run.add_argument("--size", type=float, metavar="PX", help="long edge of the output in pixels")
+    run.add_argument("--size", type=_whole_number, metavar="PX", help="long edge of the output in pixels")
     run.add_argument(
         "--print-size",
         type=_print_length,
         metavar="LENGTH",
         help="long edge of the print (30cm, 12in); sets --size",
     )
-    run.add_argument("--dpi", type=float, metavar="N", help="print resolution for --print-size (default 300)")
-    run.add_argument("--iterations", type=float, metavar="N", help="optimisation steps, all levels together")
+    run.add_argument("--dpi", type=_dpi, metavar="N", help="print resolution for --print-size (default 300)")
     run.add_argument(
-        "--start-size", type=float, metavar="PX", help="long edge of the first coarse-to-fine level"
+        "--iterations", type=_whole_number, metavar="N", help="optimisation steps, all levels together"
+    )
+    run.add_argument(
+        "--start-size", type=_whole_number, metavar="PX", help="long edge of the first coarse-to-fine level"
     )
     run.add_argument(
         "--levels", type=_level_list, metavar="PX:N,...", help="explicit levels, e.g. 256:200,512:80"
     )
     run.add_argument("--no-coarse-to-fine", action="store_true", help="optimise at the output size only")
     run.add_argument(
-        "--tile-size", type=float, metavar="PX", help="optimise in tiles of this size (0 = automatic)"
+        "--tile-size", type=_whole_number, metavar="PX", help="optimise in tiles of this size (0 = automatic)"
     )
     run.add_argument(
         "--optimizer", choices=[o.value for o in Optimizer], help="L-BFGS (sharper) or Adam (leaner)"
@@ -140,10 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=["auto", "float32", "bfloat16", "float16"], help="network precision on a GPU"
     )
     run.add_argument(
-        "--seed", type=float, metavar="N", help="random seed for noise init (same seed, same image)"
+        "--seed", type=_whole_number, metavar="N", help="random seed for noise init (same seed, same image)"
     )
     run.add_argument("--max-seconds", type=float, metavar="T", help="stop after T seconds and save")
-    run.add_argument("--save-every", type=int, default=0, metavar="N", help="also save every N iterations")
+    run.add_argument(
+        "--save-every", type=_count, default=0, metavar="N", help="also save every N iterations"
+    )
     run.add_argument("--weights", metavar="default|torchvision|PATH", help="VGG-19 weights to use")
     run.add_argument("--bit-depth", type=int, choices=[8, 16], default=8, help="16 for 16-bit PNG or TIFF")
     run.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
@@ -178,7 +220,7 @@ def params_from_args(args: argparse.Namespace) -> Any:
         if args.size is not None:
             raise InputError("give either --size or --print-size, not both")
         changes.setdefault("dpi", 300.0)
-        changes["size"] = round(args.print_size * changes["dpi"])
+        changes["size"] = print_pixels(args.print_size, changes["dpi"])
     if args.init is not None:
         if args.init in (InitMode.CONTENT.value, InitMode.NOISE.value):
             changes["init"] = args.init
@@ -186,6 +228,21 @@ def params_from_args(args: argparse.Namespace) -> Any:
             changes["init"] = InitMode.IMAGE
             changes["init_image"] = args.init
     return get_preset(args.preset).params.replace(**changes)
+
+
+def print_pixels(inches: float, dpi: float) -> int:
+    """The long edge in pixels of a print ``inches`` long at ``dpi``, within what a run can make."""
+    from engine.errors import InputError
+    from engine.params import SIZE_LIMITS
+
+    pixels = round(inches * dpi)
+    low, high = SIZE_LIMITS
+    if not low <= pixels <= high:
+        raise InputError(
+            f"--print-size at {dpi:g} dpi gives a long edge of {pixels} px; "
+            f"Painterly makes {low} to {high} px (change the print size or --dpi)"
+        )
+    return pixels
 
 
 class ProgressBar:
@@ -226,109 +283,199 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _emit(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload) + "\n")
-    sys.stdout.flush()
+class _Stdout:
+    """JSON lines on stdout; a reader that went away (``| head``) must not cost the picture."""
+
+    closed = False
+
+    @classmethod
+    def emit(cls, payload: dict[str, Any]) -> None:
+        if cls.closed:
+            return
+        try:
+            sys.stdout.write(json.dumps(payload) + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            cls.closed = True
+            # Python would report the broken pipe again when it flushes stdout at exit.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+_emit = _Stdout.emit
+
+
+def _say(text: str) -> None:
+    """One line on stderr that must never raise (it may run inside a signal handler)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM: stop cleanly and never lose a finished picture.
+
+    While the run goes, the first signal asks the engine to stop after the current iteration (the
+    picture so far is saved); a second quits at once without saving. While the picture is being
+    saved, the first signal is held until the save is done; a second aborts the save, and the file
+    that was there before stays as it was (the save is atomic).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.saving = False
+        self.held = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        for number in self.SIGNALS:
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop.is_set() or self.held > 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.saving:
+            self.held += 1
+            if self.held > 1:
+                raise KeyboardInterrupt
+            _say("painterly: saving the finished picture first; interrupt again to abort the save")
+            return
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        _say("painterly: stopping after this iteration and saving; interrupt again to quit without saving")
 
 
 def run_stylize(args: argparse.Namespace) -> int:
-    from engine.encode import check_output_path, save_image
+    from engine.encode import check_encodable
     from engine.imageio import load_image
     from engine.params import StyleJob
-    from engine.recipe import build_recipe
+    from engine.plan import check_output_shape, check_style_shape, output_size, plan_levels
     from engine.records import Finished, StopReason
+    from engine.results import OutputSpec, SaveError, check_output, job_inputs, output_path, save_result
     from engine.stylize import stylize
+    from engine.weights import load_weights
 
     params = params_from_args(args)
     job = StyleJob(
-        content=Path(args.content), styles=tuple(args.style), params=params, blend=args.blend or ()
+        content=Path(args.content), styles=tuple(args.style), params=params, blend=_blend(args.blend)
     )
-    out = check_output_path(args.out, overwrite=args.overwrite)
+    spec = OutputSpec(
+        path=output_path(args.out), bit_depth=args.bit_depth, dpi=params.dpi, overwrite=args.overwrite
+    )
+    inputs = job_inputs(job)
+    total = sum(level.iterations for level in plan_levels(params))
+    save_every = args.save_every
+    intermediates = range(save_every, total + 1, save_every) if save_every else range(0)
+    check_output(spec, inputs=inputs, intermediates=intermediates)
     # Validate every input file now, so a bad one is reported before any work starts.
-    decoded = {path: load_image(path) for path in (job.content, *job.styles)}
-    if params.init_image is not None:
-        decoded[Path(params.init_image)] = load_image(params.init_image)
+    decoded = {path: load_image(path) for path in inputs}
     content = decoded[job.content]
-    from engine.weights import load_weights
-
+    check_output_shape(content.size, params, job.content)
+    for style in job.styles:
+        check_style_shape(decoded[style].size, style)
+    check_encodable(
+        spec.path, size=output_size(content.size, params.size), bit_depth=spec.bit_depth, dpi=spec.dpi
+    )
     weights = load_weights(params.weights)
     _report_memory(args, params, content.size)
+    hashes = {str(path): image.sha256 for path, image in decoded.items()}
 
-    stop = threading.Event()
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        stop.set()
-        # A second Ctrl-C kills at once, as users expect.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     bar = ProgressBar(sys.stderr) if (not args.json and not args.quiet and sys.stderr.isatty()) else None
     finished: Finished | None = None
-    try:
-        for record in stylize(job, should_stop=stop.is_set, weights=weights, decoded=decoded):
-            if isinstance(record, Finished):
-                finished = record
-                break
-            if record.message:
-                log.warning(record.message)
-                if bar:
-                    sys.stderr.write("\n" + record.message + "\n")
-            if args.json:
-                _emit(
-                    {
-                        "event": "progress",
-                        "iteration": record.iteration,
-                        "total": record.total,
-                        "elapsed": round(record.elapsed, 4),
-                        "level": record.level,
-                        "levels": record.levels,
-                        "size": list(record.size),
-                        "losses": dict(record.losses),
-                    }
-                )
+    with _Interrupts() as interrupts:
+        try:
+            records = stylize(
+                job, should_stop=interrupts.stop.is_set, weights=weights, decoded=decoded,
+                preview_every=save_every,
+            )  # fmt: skip
+            for record in records:
+                if isinstance(record, Finished):
+                    finished = record
+                    break
+                _report_progress(args, bar, record)
+                if save_every and record.iteration % save_every == 0:
+                    _save_intermediate(job, record, spec, inputs, hashes, weights.id)
+        finally:
             if bar:
-                bar.update(record, force=record.iteration == record.total)
-            if args.save_every and record.iteration % args.save_every == 0 and record.preview is not None:
-                _save_intermediate(out, record, args.overwrite)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if bar:
-            bar.close()
-    assert finished is not None
-    recipe = build_recipe(finished, inputs=finished.extra.get("inputs"))  # type: ignore[arg-type]
-    saved = save_image(
-        out,
-        finished.image,
-        recipe=recipe,
-        alpha=finished.alpha,
-        overwrite=args.overwrite,
-        bit_depth=args.bit_depth,
-    )
+                bar.close()
+        assert finished is not None
+        interrupts.saving = True
+        try:
+            outcome = save_result(finished, spec, inputs=inputs)
+        except SaveError as error:
+            print(f"painterly: {error}", file=sys.stderr)
+            return EXIT_INTERNAL
+    saved = outcome.path
     summary = {
         "event": "done",
         "output": str(saved),
+        "recovered": outcome.recovered,
         "iterations": finished.iterations,
         "seconds": round(finished.seconds, 3),
         "device": finished.device,
         "reason": finished.reason.value,
-        "losses": dict(finished.losses),
+        "losses": {name: _finite(value) for name, value in finished.losses.items()},
         "weights": finished.weights_id,
         "preset": params.preset,
+        "dpi": spec.dpi,
     }
     if args.json:
         _emit(summary)
     elif not args.quiet:
-        print(
-            f"saved {saved} ({finished.iterations} iterations, {finished.seconds:.1f} s, {finished.device}, "
-            f"{finished.reason.value})",
-            file=sys.stderr,
+        _say(
+            f"saved {printable(saved)} ({finished.iterations} iterations, {finished.seconds:.1f} s, "
+            f"{finished.device}, {finished.reason.value})"
         )
-    if finished.reason is StopReason.STOPPED:
+    if outcome.recovered:
+        _say(f"painterly: {outcome.problem}; the picture was saved to {printable(saved)} instead")
+        return EXIT_RECOVERED
+    if finished.reason is StopReason.STOPPED or interrupts.interrupted:
         return EXIT_INTERRUPTED
     if finished.reason in (StopReason.NUMERICAL_ERROR, StopReason.OUT_OF_MEMORY):
-        print(f"painterly: {finished.message} (image saved to {saved})", file=sys.stderr)
+        _say(f"painterly: {printable(finished.message)} (image saved to {printable(saved)})")
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+def _blend(blend: tuple[float, ...] | None) -> tuple[float, ...]:
+    return blend or ()
+
+
+def _finite(value: float) -> float | None:
+    # JSON has no NaN or infinity: a run stopped by a numerical error still prints standard JSON.
+    return value if math.isfinite(value) else None
+
+
+def _report_progress(args: argparse.Namespace, bar: ProgressBar | None, record: Any) -> None:
+    if record.message:
+        log.warning(printable(record.message))
+        if bar:
+            sys.stderr.write("\n" + printable(record.message) + "\n")
+    if args.json:
+        _emit(
+            {
+                "event": "progress",
+                "iteration": record.iteration,
+                "total": record.total,
+                "elapsed": round(record.elapsed, 4),
+                "level": record.level,
+                "levels": record.levels,
+                "size": list(record.size),
+                "losses": {name: _finite(value) for name, value in record.losses.items()},
+            }
+        )
+    if bar:
+        bar.update(record, force=record.iteration == record.total)
 
 
 def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[int, int]) -> None:
@@ -357,14 +504,19 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
         print(f"painterly: {device.name}; levels {schedule}; memory {plan.describe()}", file=sys.stderr)
 
 
-def _save_intermediate(out: Path, record: Any, overwrite: bool) -> None:
-    from engine.encode import save_image
-    from engine.errors import OutputExistsError
+def _save_intermediate(
+    job: Any, record: Any, spec: Any, inputs: Sequence[Path], hashes: dict[str, str], weights_id: str
+) -> None:
+    """The picture at this iteration, beside the output, with its recipe, under the output's rules."""
+    from engine.errors import InputError
+    from engine.results import snapshot, write_result
 
-    path = out.with_name(f"{out.stem}.{record.iteration:05d}{out.suffix}")
+    target = spec.intermediate(record.iteration)
+    finished = snapshot(job, record, inputs=hashes, weights_id=weights_id)
     try:
-        save_image(path, record.preview.astype("float32") / 255.0, overwrite=overwrite)
-    except OutputExistsError as error:
+        write_result(finished, target, inputs=inputs)
+    except InputError as error:
+        # The run goes on: its final picture matters more than one intermediate.
         log.warning("%s (not saving this intermediate image)", error)
 
 
@@ -373,8 +525,23 @@ def run_info(args: argparse.Namespace) -> int:
     from engine.recipe import format_recipe
 
     recipe = read_recipe(args.file)
-    print(json.dumps(recipe, indent=2) if args.json else format_recipe(recipe))
+    if args.json:
+        # Standard JSON only (no NaN), every non-ASCII and control character escaped.
+        print(json.dumps(_standard_json(recipe), indent=2, ensure_ascii=True, allow_nan=False))
+    else:
+        print(format_recipe(recipe))
     return EXIT_OK
+
+
+def _standard_json(value: Any) -> Any:
+    """``value`` with every number JSON cannot hold (NaN, infinities) replaced by null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _standard_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_standard_json(item) for item in value]
+    return value
 
 
 def run_presets() -> int:
@@ -399,6 +566,10 @@ def run_devices() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="painterly: %(message)s")
+    # Libraries' own warnings (Pillow, tifffile, torch) are for developers: they go to the log,
+    # not as extra lines on a terminal whose contract is one line per problem.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     from engine.errors import DeviceError, InputError, PainterlyError
 
@@ -423,11 +594,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("painterly: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except MemoryError:
-        print("painterly: out of memory; try a smaller --size", file=sys.stderr)
+        print("painterly: ran out of memory; try a smaller --size or fewer, smaller inputs", file=sys.stderr)
         return EXIT_INTERNAL
     except Exception as error:  # noqa: BLE001 - last resort: one line, details in the log
         log.debug("internal error", exc_info=True)
-        print(f"painterly: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        text = printable(" ".join(f"{type(error).__name__}: {error}".split()))
+        print(f"painterly: internal error: {text}", file=sys.stderr)
         return EXIT_INTERNAL
 
 
