@@ -3,7 +3,7 @@
 The files exist only while a run is in progress (a finished, stopped or
 failed run removes them), so finding them at start means the last session
 ended without a chance to clean up.  Both are written atomically, the image
-through ``engine.encode.save_image`` (temp file, then rename).
+through ``engine.results.write_result`` (temp file, then rename).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.encode import save_image
 from engine.files import atomic_write_text
 from engine.metadata import read_recipe
 from engine.params import StyleJob
 from engine.recipe import build_recipe
-from engine.records import Finished, Progress, StopReason
+from engine.records import Finished, Progress
+from engine.results import OutputSpec, snapshot, write_result
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +50,8 @@ def snapshot_finished(
     message: str = "",
 ) -> Finished:
     """A ``Finished`` record for an image taken mid-run, so its recipe is built the same way."""
-    pixels = image.astype(np.float32) / np.float32(255.0) if image.dtype == np.uint8 else image
-    return Finished(
-        job=job,
-        image=np.ascontiguousarray(pixels, dtype=np.float32),
-        iterations=iteration,
-        seconds=elapsed,
-        device=device or str(job.params.device),
-        losses=dict(losses),
-        reason=StopReason.STOPPED,
-        message=message or f"snapshot at iteration {iteration}",
-        weights_id=weights_id,
-    )
+    progress = Progress(iteration=iteration, total=iteration, elapsed=elapsed, losses=dict(losses))
+    return snapshot(job, progress, image, device=device, weights_id=weights_id, message=message)
 
 
 class AutosaveStore:
@@ -89,7 +79,7 @@ class AutosaveStore:
         )
         recipe = build_recipe(finished)
         self.folder.mkdir(parents=True, exist_ok=True)
-        save_image(self.image_path, finished.image, recipe=recipe, overwrite=True)
+        write_result(finished, OutputSpec(self.image_path, overwrite=True), recipe=recipe)
         info = {"recipe": recipe, "iteration": progress.iteration, "saved_at": time.time()}
         atomic_write_text(self.info_path, json.dumps(info, default=str))
         self.writes += 1

@@ -25,26 +25,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.encode import OUTPUT_FORMATS, check_output_path, save_image
+from engine.encode import OUTPUT_FORMATS
 from engine.errors import InputError, OutputExistsError
+from engine.files import safe_exists
 from engine.imageio import load_image
-from engine.metadata import read_recipe
+from engine.metadata import read_recipe, sidecar_path
 from engine.params import InitMode, StyleJob, StyleParams
-from engine.recipe import build_recipe, job_from_recipe
+from engine.recipe import job_from_recipe
 from engine.records import Finished, StopReason
+from engine.results import OutputSpec, SaveError, check_output, job_inputs, save_result
 from ui.about import AboutDialog
 from ui.autosave import AUTOSAVE_INTERVAL, AutosaveStore, snapshot_finished
 from ui.fields import ENUM_TEXT
 from ui.history import HistoryEntry, HistoryStrip
 from ui.image_pane import ContentPane
-from ui.imports import ImageImporter, ImportedImage, error_text
+from ui.imports import (
+    ImageImporter,
+    ImportedImage,
+    check_input_file,
+    error_text,
+    plain_tooltip,
+    printable_lines,
+    shown,
+)
 from ui.message_bar import Level, MessageBar
 from ui.param_panel import ParamPanel
 from ui.progress_panel import ProgressPanel
 from ui.prompts import EXPORT_FORMATS, IMAGE_FILTER, RECIPE_FILTER, WEIGHTS_FILTER, Prompter
 from ui.qtutil import describe_exception, format_duration, guarded, icon, qimage_to_rgb, rgb_to_qimage
 from ui.result_view import ResultView
-from ui.settings import AppLocations, Settings
+from ui.settings import CACHE, DATA, SETTINGS, AppLocations, Settings, storage_banner
 from ui.style_list import StyleList
 from ui.warmup import warm_up
 from ui.worker import RunController, StylizeFn, Throttle, WeightsFactory
@@ -118,11 +128,15 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("painterly"))
         self.setObjectName("MainWindow")
         self.locations = locations or AppLocations.from_environment()
-        self.locations.ensure()
+        # Folders that cannot be written (a read-only home) do not stop the studio: settings stay in
+        # memory, pasted images go to a temporary folder, and crash recovery is off (said once, below).
+        self.storage_problems = self.locations.ensure()
+        unusable = {problem.role for problem in self.storage_problems}
         self.settings = Settings(self.locations)
         self.prompter = prompter or Prompter(self)
-        self.importer = ImageImporter(self.locations.cache_dir, temp_dirs)
+        self.importer = ImageImporter(self.locations.cache_dir, temp_dirs, cache_usable=CACHE not in unusable)
         self.autosave = AutosaveStore(self.locations.data_dir, autosave_interval)
+        self.autosave_enabled = DATA not in unusable
         self.controller = RunController(
             self, stylize=stylize, weights_factory=weights_factory, throttle=throttle
         )
@@ -148,11 +162,16 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._connect()
+        # Labels show file names, recipe values and error messages: text from outside, never HTML
+        # (Qt would render "<img src=…>" in a name and read that file). No label here is meant as HTML.
+        for label in self.findChildren(QLabel):
+            label.setTextFormat(Qt.TextFormat.PlainText)
         if restore_settings:
             self._restore_settings()
         else:
             self.resize(DEFAULT_SIZE)
         self._update_state()
+        self._report_storage()
 
         if device_probe is not None:
             # The probe loads the engine in the background; the panel's plan and memory estimate
@@ -426,9 +445,32 @@ class MainWindow(QMainWindow):
         c.stopped.connect(self._on_thread_ended)
 
     # --------------------------------------------------------------- messages
+    def _report_storage(self) -> None:
+        """Say once, at start, what cannot be saved; a status-bar note keeps saying it quietly."""
+        self.storage_label: QLabel | None = None
+        if not self.storage_problems:
+            return
+        text = storage_banner(self.storage_problems)
+        roles = {problem.role for problem in self.storage_problems}
+        note = (
+            "Settings not saved"
+            if SETTINGS in roles or not self.settings.persistent
+            else "Autosave off"
+            if DATA in roles
+            else "Imports kept temporarily"
+        )
+        self.storage_label = QLabel(note)
+        self.storage_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.storage_label.setObjectName("Caption")
+        self.storage_label.setToolTip(plain_tooltip(text))
+        self.statusBar().addPermanentWidget(self.storage_label)
+        self.show_message(text, Level.WARNING)
+
     def show_message(
         self, text: str, level: Level = Level.INFO, action: tuple[str, Callable[[], None]] | None = None
     ) -> None:
+        # Messages carry file names and values from outside: inert before they reach the log or the bar.
+        text = printable_lines(text)
         if level is Level.ERROR:
             log.warning("%s", text)
         self.message_bar.show_message(text, level, action)
@@ -479,7 +521,7 @@ class MainWindow(QMainWindow):
             gpus = [d for d in self.available_devices if d not in ("auto", "cpu")]
             chosen = ENUM_TEXT.get(str(params.device), str(params.device))
             device = f"{chosen} ({'GPU available' if gpus else 'CPU only'})"
-        self.device_label.setText(f"Device: {device} · Weights: {params.weights}")
+        self.device_label.setText(f"Device: {shown(device)} · Weights: {shown(params.weights)}")
 
     def readiness_problem(self) -> str:
         if self.content_pane.image is None:
@@ -507,8 +549,8 @@ class MainWindow(QMainWindow):
             self.readiness.setText("Painting… Stop (Esc) keeps the picture so far.")
             self.run_button.setToolTip("A run is in progress")
         elif problem:
-            self.readiness.setText(problem)
-            self.run_button.setToolTip(f"Cannot run yet: {problem}")
+            self.readiness.setText(shown(problem))
+            self.run_button.setToolTip(plain_tooltip(f"Cannot run yet: {problem}"))
         else:
             size = self.params_panel.output_size()
             text = f"Ready: {size[0]} × {size[1]} px, " if size else "Ready: "
@@ -591,6 +633,7 @@ class MainWindow(QMainWindow):
         else:
             if params.init is InitMode.IMAGE and params.init_image:
                 try:
+                    check_input_file(Path(params.init_image))  # never open a FIFO or a device
                     load_image(params.init_image)
                 except InputError as error:
                     problems.append(f"Start image {error_text(error, Path(params.init_image).name)}")
@@ -631,7 +674,8 @@ class MainWindow(QMainWindow):
         self.progress.start(job.params.iterations)
         self.progress.set_status("Loading the network and preparing the images…")
         self.settings.set_last_params(job.params)
-        self.controller.start(job, snapshotter=self.autosave)
+        # Without a writable data folder there is no crash recovery: nothing to snapshot into.
+        self.controller.start(job, snapshotter=self.autosave if self.autosave_enabled else None)
         self.statusBar().showMessage("Painting…")
         self.result.view.setFocus()
         self._update_state()
@@ -794,29 +838,32 @@ class MainWindow(QMainWindow):
         return path, bit_depth, confirmed
 
     def _write(self, path: Path, finished: Finished, bit_depth: int, overwrite: bool) -> Path | None:
+        spec = OutputSpec(path, bit_depth=bit_depth, dpi=finished.job.params.dpi, overwrite=overwrite)
+        inputs = job_inputs(finished.job)
         try:
-            check_output_path(path, overwrite=overwrite)
-            # As the command line does: the hashes the engine took of the inputs go in the recipe.
-            recipe = build_recipe(finished, inputs=finished.extra.get("inputs"))
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                saved = save_image(
-                    path,
-                    finished.image,
-                    recipe=recipe,
-                    alpha=finished.alpha,
-                    overwrite=overwrite,
-                    bit_depth=bit_depth,
-                    dpi=finished.job.params.dpi,
-                )
-            finally:
-                QApplication.restoreOverrideCursor()
+            # Everything that can be refused is refused here, with the picture still safe in History.
+            check_output(spec, inputs=inputs, size=(finished.image.shape[1], finished.image.shape[0]))
         except OutputExistsError as error:
             self.show_message(f"Not saved: {error}", Level.WARNING)
             return None
         except InputError as error:
             self.show_message(f"Not saved: {error}", Level.ERROR)
             return None
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            outcome = save_result(finished, spec, inputs=inputs)
+        except SaveError as error:
+            self.show_message(f"Not saved: {error}. The picture is still in History.", Level.ERROR)
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        saved = outcome.path
+        if outcome.recovered:
+            self.show_message(
+                f"Could not save {path.name}: {outcome.problem}. The picture was saved to {saved} instead.",
+                Level.WARNING,
+            )
+            return saved
         self.statusBar().showMessage(f"Saved {saved}", 8000)
         self.show_message(f"Saved {saved.name} with its recipe in {saved.parent}", Level.INFO)
         return saved
@@ -871,10 +918,21 @@ class MainWindow(QMainWindow):
 
     def open_recipe_file(self, path: Path) -> None:
         try:
+            # The image and its sidecar are opened only once known to be regular files (a FIFO blocks).
+            for candidate in (path, sidecar_path(path)):
+                if safe_exists(candidate):
+                    check_input_file(candidate)
             recipe = read_recipe(path)
             job = job_from_recipe(recipe, source=path)
         except InputError as error:
             self.show_message(f"No recipe restored: {error}", Level.ERROR)
+            return
+        except Exception as error:  # noqa: BLE001 - a hostile recipe (nested 100000 deep, ...) is a message
+            log.warning("reading the recipe of %s failed", shown(path), exc_info=True)
+            self.show_message(
+                f"No recipe restored: {shown(path.name)}: the recipe cannot be read ({type(error).__name__})",
+                Level.ERROR,
+            )
             return
         self.settings.set_last_folder("recipe", path)
         self.apply_job(job, path.name, recipe)
@@ -885,21 +943,26 @@ class MainWindow(QMainWindow):
         if recorded and recorded.get("path"):
             candidates.append(Path(str(recorded["path"])))
         for candidate in candidates:
-            if candidate.is_file():
-                return candidate
+            try:
+                if candidate.is_file():
+                    return candidate
+            except (OSError, ValueError):  # a name too long or with a NUL: a recipe is untrusted text
+                continue
         return None
 
     def apply_job(self, job: StyleJob, source: str, recipe: dict[str, Any] | None = None) -> None:
         """Put a job's parameters in the panel and its inputs in the panes (those whose files still exist)."""
         self.params_panel.set_params(job.params)
         inputs = (recipe or {}).get("inputs") or {}
+        if not isinstance(inputs, dict):
+            inputs = {}
         recorded_styles = inputs.get("styles") if isinstance(inputs.get("styles"), list) else []
         missing: list[str] = []
         problems: list[str] = []
 
         found = self._find_input(job.content, inputs.get("content") if isinstance(inputs, dict) else None)
         if found is None:
-            missing.append(job.content.name)
+            missing.append(shown(job.content.name))
         else:
             try:
                 self.content_pane.set_image(self.importer.from_path(found))
@@ -910,7 +973,7 @@ class MainWindow(QMainWindow):
             recorded = recorded_styles[index] if index < len(recorded_styles) else None
             found = self._find_input(style, recorded if isinstance(recorded, dict) else None)
             if found is None:
-                missing.append(style.name)
+                missing.append(shown(style.name))
                 continue
             try:
                 styles.append((self.importer.from_path(found), blend))
@@ -920,7 +983,7 @@ class MainWindow(QMainWindow):
             # Blend values are relative; the sliders run 0..100, so scale the largest to 100.
             top = max(b for _, b in styles) or 1.0
             self.style_list.set_styles([(image, 100.0 * b / top) for image, b in styles])
-        text = f"Restored every setting from {source}"
+        text = f"Restored every setting from {shown(source)}"
         if missing or problems:
             detail = []
             if missing:

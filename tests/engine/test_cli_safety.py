@@ -106,7 +106,7 @@ def test_save_every_saves_exactly_every_n_iterations_with_recipe_and_dpi(photos)
     for name in [*saved, "r.png"]:
         with Image.open(folder / name) as image:
             assert image.size == (36, 27)
-            assert image.info["dpi"] == pytest.approx((72, 72), abs=0.01)
+            assert image.info["dpi"] == pytest.approx((72, 72), abs=0.05)
         recipe = read_recipe(folder / name)
         assert recipe["job"]["params"]["dpi"] == 72
     assert read_recipe(folder / "r.00004.png")["iterations"] == 4
@@ -268,7 +268,8 @@ def test_info_json_is_standard_json(photos, capsys, tmp_path) -> None:
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
-    info.add_itxt("painterly:recipe", '{"losses": {"total": NaN, "x": Infinity}, "name": "\\u001b]0;x\\u0007"}')
+    hostile = '{"losses": {"total": NaN, "x": Infinity}, "name": "\\u001b]0;x\\u0007"}'
+    info.add_itxt("painterly:recipe", hostile)
     Image.new("RGB", (4, 4)).save(tmp_path / "nan.png", pnginfo=info)
     assert cli.main(["info", "--json", str(tmp_path / "nan.png")]) == 0
     printed = capsys.readouterr().out
