@@ -313,7 +313,7 @@ def _say(text: str) -> None:
 
 
 class _Interrupts:
-    """Ctrl-C and SIGTERM: stop cleanly and never lose a finished picture.
+    """Ctrl-C, SIGTERM and SIGHUP: stop cleanly and never lose a finished picture.
 
     While the run goes, the first signal asks the engine to stop after the current iteration (the
     picture so far is saved); a second quits at once without saving. While the picture is being
@@ -321,7 +321,8 @@ class _Interrupts:
     that was there before stays as it was (the save is atomic).
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    # SIGHUP: a closed terminal ends the run the same way, keeping the picture.
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
 
     def __init__(self) -> None:
         self.stop = threading.Event()
@@ -378,7 +379,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     intermediates = range(save_every, total + 1, save_every) if save_every else range(0)
     check_output(spec, inputs=inputs, intermediates=intermediates)
     # Validate every input file now, so a bad one is reported before any work starts.
-    decoded = {path: load_image(path) for path in inputs}
+    images = [job.content, *job.styles, *([Path(params.init_image)] if params.init_image else [])]
+    decoded = {path: load_image(path) for path in images}
     content = decoded[job.content]
     check_output_shape(content.size, params, job.content)
     for style in job.styles:

@@ -243,4 +243,6 @@ def job_inputs(job: StyleJob, extra: Iterable[Path] = ()) -> tuple[Path, ...]:
     paths = [job.content, *job.styles, *extra]
     if job.params.init_image:
         paths.append(Path(job.params.init_image))
+    if job.params.weights not in ("default", "torchvision"):
+        paths.append(Path(job.params.weights))  # a weights file may be named anything, even x.png
     return tuple(Path(p) for p in paths)

@@ -275,3 +275,13 @@ def test_info_json_is_standard_json(photos, capsys, tmp_path) -> None:
     printed = capsys.readouterr().out
     assert "NaN" not in printed and "Infinity" not in printed and "\x1b" not in printed
     json.loads(printed)
+
+
+def test_a_weights_file_is_an_input_too(photos, capsys) -> None:
+    from engine.weights import random_weights, save_weights_safetensors
+
+    weights = save_weights_safetensors(random_weights(seed=0), photos["dir"] / "w.png")
+    original = weights.read_bytes()
+    assert run(*base(photos, weights, "--overwrite", "--weights", str(weights))) == 2
+    assert "never writes over an input" in one_error_line(capsys)
+    assert weights.read_bytes() == original
