@@ -4,9 +4,12 @@ Loading accepts only PNG, JPEG, WebP, TIFF and BMP, whatever the file is
 called: Pillow's other plugins (EPS through Ghostscript, PDF, ...) are a
 security and support burden a style-transfer app does not need.  Only regular
 files are read, up to a size limit (engine.files).  Every problem a file can
-have becomes one ``InputError`` line that names the file.  Pixels come back as
-float32 sRGB in [0, 1], upright (EXIF orientation applied), with alpha split
-off when the image has transparency.
+have becomes one ``InputError`` line that names the file, and decoding adds
+nothing to stderr: Python warnings raised while decoding (Pillow's, tifffile's,
+numpy's) and the decoders' log messages go to this module's debug log, and
+libtiff's own error messages are switched off (see ``_silence_libtiff``).
+Pixels come back as float32 sRGB in [0, 1], upright (EXIF orientation
+applied), with alpha split off when the image has transparency.
 
 Saving lives in engine.encode, the recipe inside a file in engine.metadata.
 
@@ -16,12 +19,18 @@ grayscale PNGs and 16-bit RGB TIFFs keep their precision).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import hashlib
 import io
 import logging
+import os
+import struct
+import sys
 import warnings
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +39,27 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from engine.errors import InputError
+from engine.files import describe_os_error, open_regular_file
+from engine.text import printable
 
 log = logging.getLogger(__name__)
+
+# Image files are read whole (the hash and the decoder see the same bytes). Pillow opens at most
+# Image.MAX_IMAGE_PIXELS (about 179 million) pixels; even stored uncompressed at 16-bit RGBA that
+# is 1.4 GB, so 2 GiB refuses no image we could decode, while /dev/zero, a huge file renamed
+# .png or a paste of gigabytes never fills memory.
+IMAGE_FILE_LIMIT = 2 << 30
+# How much of a decoder's own error message goes into ours.
+_REASON_CHARS = 200
+# Decoding time must grow with the pixels, not with how a file is cut up. Pillow walks PNG chunks
+# and JPEG header segments in Python (some 3 microseconds each: 2 GiB of empty ones would take ten
+# minutes), and libjpeg decodes each scan of a progressive JPEG over the whole image (a few
+# thousand empty scans of a large image take an hour). Real files stay far below these limits:
+# libpng writes IDAT chunks of 8 KiB (a million of them is 8 GiB of pixels), a JPEG header has
+# dozens of segments, and encoders write about ten scans.
+_MAX_PNG_CHUNKS = 1 << 20
+_MAX_JPEG_SEGMENTS = 1 << 16
+_MAX_JPEG_SCANS = 100
 
 ALLOWED_INPUT_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 _SUPPORTED_INPUTS = "PNG, JPEG, WebP, TIFF or BMP"
@@ -87,50 +115,63 @@ class LoadedImage:
 
 
 def load_image(path: str | Path) -> LoadedImage:
-    """Read and validate an image file; any problem is an ``InputError``."""
+    """Read and validate an image file; any problem is an ``InputError``.
+
+    Only a regular file of at most ``IMAGE_FILE_LIMIT`` bytes is read: a folder, a FIFO (which
+    would block forever), a device (``/dev/zero`` never ends) or a name too long for the system
+    is refused in one line by engine.files.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise InputError("is a folder, not an image file", path)
-    try:
-        # One read serves both the hash and the decoder, so they always see the same bytes.
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except PermissionError:
-        raise InputError("cannot read the file: permission denied", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror or exc}", path) from None
+    with open_regular_file(path, limit=IMAGE_FILE_LIMIT, what="image") as stream:
+        try:
+            size = os.fstat(stream.fileno()).st_size
+            # One read serves both the hash and the decoder, so they always see the same bytes.
+            # The size it has now, plus one byte to notice a file still being written: asking
+            # for the limit instead would make Python reserve that much memory for every read.
+            data = stream.read(size + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read the file: {describe_os_error(exc)}", path) from None
+        except MemoryError:
+            raise InputError("not enough memory to read the file", path) from None
+    if len(data) > size:
+        raise InputError("the file grew while it was read (is it still being written?)", path)
     return _decode(data, path, path)
 
 
 def load_image_bytes(data: bytes, name: str = "pasted image") -> LoadedImage:
     """Like ``load_image`` for image data from the clipboard or a drag."""
+    if len(data) > IMAGE_FILE_LIMIT:
+        raise InputError(f"the image is too large ({len(data) >> 20:,} MiB; the limit is 2 GiB)", name)
     return _decode(bytes(data), name, None)
 
 
 def _decode(data: bytes, where: str | Path, path: Path | None) -> LoadedImage:
     if not data:
         raise InputError("the file is empty", where)
+    _silence_libtiff()
     unsupported = _sniff_unsupported(data)
     if unsupported:
         raise InputError(
             f"not an image Painterly can read: {unsupported} are not supported; use {_SUPPORTED_INPUTS}",
             where,
         )
+    too_many = _too_many_parts(data)
+    if too_many:
+        raise InputError(f"the file is not decoded: {too_many}", where)
     try:
-        # Turns Pillow's size warning into an error while decoding.  Warning
-        # filters are process-wide (another thread may briefly see this one,
-        # which is harmless), and _check_pixel_count enforces the limit anyway.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ALLOWED_INPUT_FORMATS) as img:
-                _check_pixel_count(img.size, where)
-                fmt = str(img.format)
-                mode = img.mode
-                if getattr(img, "n_frames", 1) > 1:
-                    log.info("%s: has %d frames; using the first", where, img.n_frames)
-                img.load()
-                rgb, alpha = _pixels(img, fmt, data, where)
+        with _quiet_decoding(where), Image.open(io.BytesIO(data), formats=ALLOWED_INPUT_FORMATS) as img:
+            _check_pixel_count(img.size, where)
+            if img.size[0] < 1 or img.size[1] < 1:
+                width, height = img.size
+                raise InputError(f"the image has no pixels (its size is {width} x {height})", where)
+            fmt = str(img.format)
+            mode = img.mode
+            # is_animated, not n_frames: counting a TIFF's frames walks every directory in the file,
+            # and a hostile file can chain millions of them.
+            if getattr(img, "is_animated", False):
+                log.info("%s: has several frames; using the first", _shown(where))
+            img.load()
+            rgb, alpha = _pixels(img, fmt, data, where)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -142,8 +183,11 @@ def _decode(data: bytes, where: str | Path, path: Path | None) -> LoadedImage:
     except MemoryError:
         raise InputError("not enough memory to load this image", where) from None
     except Exception as exc:  # Pillow's decoders raise many exception types on damaged data
-        log.debug("decoding %s failed", where, exc_info=True)
-        raise InputError(f"the image data is damaged or truncated ({exc})", where) from None
+        log.debug("decoding %s failed", _shown(where), exc_info=True)
+        reason = str(exc) or type(exc).__name__
+        if len(reason) > _REASON_CHARS:
+            reason = reason[:_REASON_CHARS] + "..."
+        raise InputError(f"the image data is damaged or truncated ({reason})", where) from None
     return LoadedImage(
         path=path,
         rgb=rgb,
@@ -152,6 +196,143 @@ def _decode(data: bytes, where: str | Path, path: Path | None) -> LoadedImage:
         format=fmt,
         mode=mode,
     )
+
+
+def _shown(where: str | Path) -> str:
+    """A file name for a log line: inert, since a name may carry escape sequences or newlines."""
+    return printable(where)
+
+
+# Loggers of the libraries that decode for us. Pillow logs some damage at ERROR level ("More
+# samples per pixel than can be decoded"), tifffile logs what it skips; our InputError already
+# says the file is damaged, so these would only be extra lines on stderr.
+_DECODER_LOGGERS = (
+    "PIL.Image",
+    "PIL.ImageFile",
+    "PIL.BmpImagePlugin",
+    "PIL.JpegImagePlugin",
+    "PIL.PngImagePlugin",
+    "PIL.TiffImagePlugin",
+    "PIL.TiffTags",
+    "PIL.WebPImagePlugin",
+    "tifffile",
+)
+
+
+@contextlib.contextmanager
+def _quiet_decoding(where: str | Path) -> Iterator[None]:
+    """Decode without adding lines to stderr; Pillow's size warning becomes an error.
+
+    Python warnings raised meanwhile (Pillow's "Corrupt EXIF data", tifffile's, numpy's) are
+    recorded, and the decoders' log records above DEBUG are caught by a filter on each of their
+    loggers (a logger's filters do not apply to its children's records, hence the list); both go
+    to this module's debug log. Warning filters and logger filters are process-wide: another
+    thread decoding or warning meanwhile is treated the same, which is harmless.
+    _check_pixel_count enforces the size limit even if the warning were let through.
+    """
+    names = set(_DECODER_LOGGERS) | {
+        name for name in logging.root.manager.loggerDict if name.startswith(("PIL.", "tifffile"))
+    }
+    loggers = [logging.getLogger(name) for name in sorted(names)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        for logger in loggers:
+            logger.addFilter(_to_debug)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(_to_debug)
+            for warning in caught:
+                kind = warning.category.__name__
+                log.debug("%s: %s while decoding: %s", _shown(where), kind, printable(warning.message))
+
+
+def _to_debug(record: logging.LogRecord) -> bool:
+    """A logging filter that passes a record above DEBUG on as this module's debug message.
+
+    Lowering the record's level in place would not do: a handler with no level of its own (as
+    logging.basicConfig makes) would still print it.
+    """
+    if record.levelno <= logging.DEBUG:
+        return True
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed record must not break decoding
+        message = str(record.msg)
+    log.debug("%s: %s", record.name, printable(message))
+    return False
+
+
+@functools.cache
+def _silence_libtiff() -> None:
+    """Stop libtiff writing its error messages to stderr.
+
+    Pillow decodes compressed TIFFs with libtiff. It switches libtiff's warning handler off but
+    leaves the error handler, so a damaged or unusual TIFF (a tag of an unknown type, a bad
+    directory) prints lines such as "TIFFFetchNormalTag: ..." straight to file descriptor 2,
+    past Python and logging. Pillow reports the failure itself (an exception, which becomes our
+    InputError), so the text adds nothing. Pillow offers no way to set a handler, so this calls
+    libtiff's TIFFSetErrorHandler(NULL), the documented way to suppress the messages, in the
+    copy of libtiff already loaded into this process (Pillow's); it loads no library. Where
+    none is found (Windows wheels link libtiff into Pillow), nothing changes.
+    """
+    for library in _loaded_libtiffs():
+        try:
+            set_handler = ctypes.CDLL(library).TIFFSetErrorHandler
+            set_handler.restype = ctypes.c_void_p
+            set_handler.argtypes = [ctypes.c_void_p]
+            set_handler(None)
+            log.debug("libtiff error messages switched off in %s", library)
+        except (OSError, AttributeError):
+            log.debug("cannot switch off libtiff error messages in %s", library, exc_info=True)
+
+
+def _loaded_libtiffs() -> list[str]:
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+                paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "libtiff" in line}
+        except OSError:
+            return []
+        return sorted(p for p in paths if p.startswith("/") and "libtiff" in Path(p).name and ".so" in p)
+    if sys.platform == "darwin":
+        # Pillow's wheels carry their libraries next to the package.
+        return sorted(str(p) for p in Path(Image.__file__).parent.glob(".dylibs/libtiff*.dylib"))
+    return []
+
+
+def _too_many_parts(data: bytes) -> str | None:
+    """Why a PNG or JPEG is cut into so many parts that decoding would take minutes, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        position, chunks = 8, 0
+        while position + 8 <= len(data) and data[position + 4 : position + 8] != b"IEND":
+            chunks += 1
+            if chunks > _MAX_PNG_CHUNKS:
+                return f"it has more than {_MAX_PNG_CHUNKS:,} PNG chunks"
+            position += 12 + struct.unpack_from(">I", data, position)[0]
+    elif data.startswith(b"\xff\xd8"):
+        # An 0xFF 0xDA pair can only be a start-of-scan marker: in the compressed data every 0xFF
+        # is followed by 0x00 or a restart marker.
+        scans = data.count(b"\xff\xda")
+        if scans > _MAX_JPEG_SCANS:
+            return f"it has {scans:,} JPEG scans (photos have about ten; at most {_MAX_JPEG_SCANS} are read)"
+        position, segments = 2, 0
+        while position + 4 <= len(data) and data[position] == 0xFF:
+            segments += 1
+            if segments > _MAX_JPEG_SEGMENTS:
+                return f"its JPEG header has more than {_MAX_JPEG_SEGMENTS:,} parts"
+            marker = data[position + 1]
+            if marker in (0xDA, 0xD9):
+                break  # the first scan: the header is over
+            if marker == 0xFF:  # a fill byte
+                position += 1
+            elif marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+                position += 2
+            else:
+                position += 2 + struct.unpack_from(">H", data, position + 2)[0]
+    return None
 
 
 def _sniff_unsupported(data: bytes) -> str | None:
@@ -215,7 +396,9 @@ def _upright(img: Image.Image, where: str | Path) -> Image.Image:
         ImageOps.exif_transpose(img, in_place=True)
         return img
     except Exception:  # a damaged EXIF block should not make the pixels unusable
-        log.warning("%s: ignoring unreadable EXIF orientation", where, exc_info=True)
+        # One line for the user; the traceback only in the debug log.
+        log.warning("%s: ignoring unreadable EXIF orientation", _shown(where))
+        log.debug("reading the EXIF orientation of %s failed", _shown(where), exc_info=True)
         return img
 
 
@@ -226,11 +409,13 @@ def _high_bit_gray(img: Image.Image, fmt: str, where: str | Path) -> np.ndarray:
     elif mode == "I":
         # Pillow widens 16-bit PNGs (and some TIFFs) to 32-bit "I"; the file says how many bits are real.
         bits, signed = _tiff_sample_format(img) if fmt == "TIFF" else (16, False)
-        gray = np.asarray(img, dtype=np.float64) / float(2 ** (bits - 1 if signed else bits) - 1)
+        # At least 1: a file claiming 1-bit signed samples would otherwise divide by zero.
+        full_scale = max(2 ** (bits - 1 if signed else bits) - 1, 1)
+        gray = np.asarray(img, dtype=np.float64) / float(full_scale)
     else:
         gray = np.asarray(img).astype(np.float32) / np.float32(65535.0)
     if img.info.get("icc_profile") and not _is_srgb(img.info["icc_profile"], where):
-        log.warning("%s: colour profile not applied to a high-bit-depth grayscale image", where)
+        log.warning("%s: colour profile not applied to a high-bit-depth grayscale image", _shown(where))
     gray = np.clip(gray, 0.0, 1.0).astype(np.float32)
     return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
 
@@ -258,7 +443,9 @@ def _to_srgb(img: Image.Image, where: str | Path) -> Image.Image:
             if converted is not None:
                 return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-            log.warning("%s: ignoring a colour profile that cannot be applied (%s)", where, exc)
+            log.warning(
+                "%s: ignoring a colour profile that cannot be applied (%s)", _shown(where), printable(exc)
+            )
     if img.mode == "LAB":
         try:
             lab = ImageCms.createProfile("LAB")
@@ -291,7 +478,7 @@ def _is_srgb(icc: bytes, where: str | Path) -> bool:
     try:
         description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        log.warning("%s: ignoring an unreadable colour profile", where)
+        log.warning("%s: ignoring an unreadable colour profile", _shown(where))
         return True
     return "srgb" in description.lower()
 
@@ -301,17 +488,19 @@ def _deep_tiff_pixels(
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Full-precision pixels of a 16-bit RGB(A) TIFF, which Pillow reduces to 8 bits.
 
-    None means "let Pillow do it": anything unusual (other layouts, a colour
-    profile to apply, a compression tifffile cannot decode here) takes the
-    8-bit path instead of failing.
+    None means "let Pillow do it": anything unusual (other layouts, a colour profile to apply, a
+    compression other than none or Deflate, damage) takes the 8-bit path instead of failing.
     """
-    tags = getattr(img, "tag_v2", None)
-    if tags is None:
-        return None
-    bits = tags.get(258)
-    bits = tuple(bits) if isinstance(bits, tuple) else (bits,)
-    samples = tags.get(277, 1)
-    if tags.get(262) != 2 or samples not in (3, 4) or any(b != 16 for b in bits):
+    try:
+        tags = getattr(img, "tag_v2", None)
+        if tags is None:
+            return None
+        bits = tags.get(258)
+        bits = tuple(bits) if isinstance(bits, tuple) else (bits,)
+        samples = tags.get(277, 1)
+        if tags.get(262) != 2 or samples not in (3, 4) or any(b != 16 for b in bits):
+            return None
+    except Exception:  # odd tag values (a rational where a number belongs, ...): not ours
         return None
     icc = img.info.get("icc_profile")
     if icc and not _is_srgb(icc, where):
@@ -319,19 +508,21 @@ def _deep_tiff_pixels(
     try:
         import tifffile
 
+        # tifffile reads the directory (tags, strip offsets); the strips are decoded below.
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[0]
-            if int(page.planarconfig) != 1:  # colour planes stored apart: let Pillow handle it
+            layout = _StripLayout.of(page, tif.byteorder, img.size, samples)
+            if layout is None:
                 return None
             # Read here because Pillow applies and then forgets a TIFF's orientation when it loads.
             orientation_tag = page.tags.get(_TIFF_ORIENTATION_TAG)
             orientation = orientation_tag.value if orientation_tag is not None else 1
             extra_samples = tuple(int(v) for v in page.extrasamples)
-            array = page.asarray()
-    except Exception:  # e.g. a compression that needs the optional imagecodecs
-        log.debug("%s: tifffile could not read it; using Pillow's 8-bit reading", where, exc_info=True)
+        array = layout.decode(data)
+    except Exception:  # damage tifffile or the strips show: Pillow decides
+        log.debug("%s: not read at 16 bits; using Pillow's 8-bit reading", _shown(where), exc_info=True)
         return None
-    if array.dtype != np.uint16 or array.ndim != 3 or array.shape[2] != samples:
+    if array is None:
         return None
     array = _orient(array, orientation)
     values = array.astype(np.float32) / np.float32(65535.0)
@@ -349,6 +540,76 @@ def _deep_tiff_pixels(
                 alpha = None
     rgb = np.ascontiguousarray(np.clip(rgb, 0.0, 1.0), dtype=np.float32)
     return rgb, None if alpha is None else np.ascontiguousarray(alpha)
+
+
+@dataclass(frozen=True)
+class _StripLayout:
+    """Where the strips of a plain 16-bit interleaved TIFF are, and how to decode them.
+
+    Decoded here rather than by tifffile, whose Deflate decoding (without the optional
+    imagecodecs) inflates a strip without any limit: a small hostile file could expand to
+    gigabytes. Here each strip inflates to at most the bytes its rows need.
+    """
+
+    width: int
+    height: int
+    samples: int
+    byteorder: str
+    rows_per_strip: int
+    deflate: bool
+    predictor: bool
+    offsets: tuple[int, ...]
+    counts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, page: Any, byteorder: str, size: tuple[int, int], samples: int) -> _StripLayout | None:
+        """The layout of a page Painterly (or another plain writer) made, else None."""
+        compression = int(page.compression)
+        if (
+            page.is_tiled
+            or int(page.planarconfig) != 1  # colour planes stored apart
+            or (int(page.imagewidth), int(page.imagelength)) != size  # not what Pillow sees
+            or int(page.samplesperpixel) != samples
+            or int(page.sampleformat) != 1  # unsigned integers
+            or int(page.fillorder) != 1
+            or compression not in (1, 8, 32946)  # none, Deflate (Adobe), Deflate (old code)
+            or int(page.predictor) not in (1, 2)  # none, horizontal differencing
+        ):
+            return None
+        width, height = size
+        rows = min(max(int(page.rowsperstrip), 1), height)
+        offsets = tuple(int(o) for o in page.dataoffsets)
+        counts = tuple(int(c) for c in page.databytecounts)
+        if len(offsets) != -(-height // rows) or len(counts) != len(offsets):
+            return None
+        predictor = int(page.predictor) == 2
+        return cls(width, height, samples, byteorder, rows, compression != 1, predictor, offsets, counts)
+
+    def decode(self, data: bytes) -> np.ndarray | None:
+        """H x W x samples uint16, or None where a strip is missing or short."""
+        row_bytes = self.width * self.samples * 2
+        out = bytearray(self.height * row_bytes)
+        view = memoryview(data)
+        for index, (offset, count) in enumerate(zip(self.offsets, self.counts, strict=True)):
+            first = index * self.rows_per_strip
+            needed = (min(first + self.rows_per_strip, self.height) - first) * row_bytes
+            if offset < 0 or count < 0 or offset + count > len(data):
+                return None
+            stored = view[offset : offset + count]
+            if self.deflate:
+                strip = zlib.decompressobj().decompress(stored, needed)  # never more than needed
+            else:
+                strip = bytes(stored[:needed])
+            if len(strip) < needed:
+                return None
+            out[first * row_bytes : first * row_bytes + needed] = strip
+        dtype = np.dtype(np.uint16).newbyteorder(self.byteorder)
+        array = np.frombuffer(out, dtype=dtype).reshape(self.height, self.width, self.samples)
+        array = array.astype(np.uint16)  # native byte order
+        if self.predictor:
+            # Each sample was stored as the difference from its left neighbour, modulo 2**16.
+            array = np.cumsum(array, axis=1, dtype=np.uint16)
+        return array
 
 
 def _orient(array: np.ndarray, orientation: Any) -> np.ndarray:

@@ -10,9 +10,11 @@ it for ``painterly info FILE``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.metadata
+import json
 import logging
 import math
 import platform
@@ -25,6 +27,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.params import StyleJob, StyleParams
 from engine.records import Finished
+from engine.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -176,18 +179,22 @@ def _is_plain_json(value: Any) -> bool:
 
 
 def job_from_recipe(recipe: Mapping[str, Any], *, source: str | Path | None = None) -> StyleJob:
-    """Rebuild the job a recipe describes; ``source`` names the file in error messages."""
+    """Rebuild the job a recipe describes; ``source`` names the file in error messages.
+
+    Any recipe, whatever its shape (it may come from a stranger's file), gives a ``StyleJob`` or
+    one ``InputError`` line.
+    """
 
     def bad(problem: str) -> InputError:
-        return InputError(f"the recipe is not valid: {problem}", source)
+        return InputError(f"the recipe is not valid: {_clip(problem)}", source)
 
     if not isinstance(recipe, Mapping):
         raise bad("it is not a JSON object")
     version = recipe.get("recipe_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > RECIPE_VERSION:
         log.warning(
-            "recipe version %d is newer than this Painterly understands (%d); reading what it can",
-            version,
+            "recipe version %s is newer than this Painterly understands (%d); reading what it can",
+            _shown(version, limit=20),
             RECIPE_VERSION,
         )
     job = recipe.get("job")
@@ -207,39 +214,75 @@ def job_from_recipe(recipe: Mapping[str, Any], *, source: str | Path | None = No
     params = job.get("params", {})
     if not isinstance(params, Mapping):
         raise bad("the job's parameters must be a JSON object")
+    known = {f.name for f in dataclasses.fields(StyleParams)}
+    unknown = [str(name) for name in params if name not in known]
+    if unknown:
+        # Logged here rather than by StyleParams.from_dict, with the names made inert and few:
+        # they come from the file, and a log line is read on a terminal too.
+        listed = ", ".join(_shown(name, limit=40) for name in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        log.warning("ignoring unknown parameters in recipe: %s%s", listed, more)
     try:
         return StyleJob(
             content=Path(content),
             styles=tuple(Path(s) for s in styles),
-            params=StyleParams.from_dict(params),
+            params=StyleParams.from_dict({name: value for name, value in params.items() if name in known}),
             blend=tuple(blend),
         )
     except InputError as exc:
         raise bad(str(exc)) from None
-    except (TypeError, ValueError, AttributeError) as exc:
-        # Wrongly shaped values (a number where a list of layers belongs, ...) fail inside the constructors.
+    except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        # Wrongly shaped values (a number where a list of layers belongs, an integer too large for
+        # a float, ...) fail inside the constructors.
         raise bad(str(exc) or type(exc).__name__) from None
+    except RecursionError:
+        raise bad("a value is nested too deeply") from None
+
+
+# How much of one value ``format_recipe`` shows: a file path fits easily, while a hostile recipe's
+# megabyte-long string does not flood the terminal.
+_SHOWN_CHARS = 1000
+# Parameter names are padded to line up; one long (hostile) name must not pad every line.
+_NAME_WIDTH = 24
 
 
 def format_recipe(recipe: Mapping[str, Any]) -> str:
-    """Human-readable text for ``painterly info FILE``; tolerant of missing or odd entries."""
+    """Human-readable text for ``painterly info FILE`` and the window.
+
+    Tolerant of missing or oddly shaped entries. Everything taken from the recipe is shown through
+    ``_shown``: control characters escaped (a recipe must not retitle the terminal, clear the
+    screen or forge lines), long values cut short. Raises only ``InputError``.
+    """
     if not isinstance(recipe, Mapping):
         raise InputError("the recipe is not valid: it is not a JSON object")
+    try:
+        return "\n".join(_recipe_lines(recipe))
+    except (RecursionError, MemoryError):
+        raise InputError("the recipe is too large or too deeply nested to show") from None
+
+
+def _recipe_lines(recipe: Mapping[str, Any]) -> list[str]:
+    def section(name: str) -> Mapping[Any, Any]:
+        value = recipe.get(name)
+        return value if isinstance(value, Mapping) else {}
+
     lines: list[str] = []
-    header = f"Painterly {recipe.get('painterly', '?')} recipe (format {recipe.get('recipe_version', '?')})"
+    header = (
+        f"Painterly {_shown(recipe.get('painterly'))} recipe (format {_shown(recipe.get('recipe_version'))})"
+    )
     if recipe.get("created"):
-        header += f", created {recipe['created']}"
+        header += f", created {_shown(recipe['created'])}"
     lines.append(header)
 
-    job = recipe.get("job") if isinstance(recipe.get("job"), Mapping) else {}
-    inputs = recipe.get("inputs") if isinstance(recipe.get("inputs"), Mapping) else {}
+    job = section("job")
+    inputs = section("inputs")
     lines.append("")
     lines.append("Inputs:")
     content = inputs.get("content")
     if isinstance(content, Mapping):
         lines.append(f"  content   {_input_line(content)}")
     elif job.get("content"):
-        lines.append(f"  content   {job['content']}")
+        lines.append(f"  content   {_shown(job['content'])}")
     styles = inputs.get("styles")
     if isinstance(styles, list) and styles:
         for number, style in enumerate(styles, start=1):
@@ -248,61 +291,111 @@ def format_recipe(recipe: Mapping[str, Any]) -> str:
                 lines.append(f"  style {number:<4d}{_input_line(style)}{blend}")
     elif isinstance(job.get("styles"), list):
         for number, style in enumerate(job["styles"], start=1):
-            lines.append(f"  style {number:<4d}{style}")
+            lines.append(f"  style {number:<4d}{_shown(style)}")
     init_image = inputs.get("init_image")
     if isinstance(init_image, Mapping):
         lines.append(f"  init      {_input_line(init_image)}")
 
-    params = job.get("params") if isinstance(job.get("params"), Mapping) else {}
+    params = job.get("params")
+    params = params if isinstance(params, Mapping) else {}
     lines.append("")
-    lines.append(f"Preset: {params.get('preset', '?')}")
+    lines.append(f"Preset: {_shown(params.get('preset'))}")
     if params:
         lines.append("Parameters:")
-        width = max(len(str(name)) for name in params)
+        names = {name: _shown(str(name).replace("_", " ")) for name in params}
+        width = min(max(len(shown) for shown in names.values()), _NAME_WIDTH)
         for name, value in params.items():
-            lines.append(f"  {str(name).replace('_', ' '):<{width}}  {_value(value)}")
+            lines.append(f"  {names[name]:<{width}}  {_value(value)}")
 
     output = recipe.get("output")
     lines.append("")
     if isinstance(output, Mapping) and "width" in output and "height" in output:
         alpha = " with transparency" if output.get("alpha") else ""
-        lines.append(f"Output: {output['width']} x {output['height']}{alpha}")
-    lines.append(f"Weights: {params.get('weights', '?')} ({recipe.get('weights_id') or 'no id recorded'})")
-    lines.append(f"Device: {recipe.get('device', '?')}")
+        lines.append(f"Output: {_shown(output['width'])} x {_shown(output['height'])}{alpha}")
+    weights_id = recipe.get("weights_id")
+    weights_id_text = _shown(weights_id) if weights_id else "no id recorded"
+    lines.append(f"Weights: {_shown(params.get('weights'))} ({weights_id_text})")
+    lines.append(f"Device: {_shown(recipe.get('device'))}")
     seconds = recipe.get("seconds")
     timing = f" in {_number(seconds)} s" if isinstance(seconds, (int, float)) else ""
-    lines.append(f"Run: {recipe.get('iterations', '?')} iterations{timing}, {recipe.get('reason', '?')}")
+    lines.append(
+        f"Run: {_shown(recipe.get('iterations'))} iterations{timing}, {_shown(recipe.get('reason'))}"
+    )
     if recipe.get("message"):
-        lines.append(f"Note: {recipe['message']}")
+        lines.append(f"Note: {_shown(recipe['message'])}")
     losses = recipe.get("losses")
     if isinstance(losses, Mapping) and losses:
-        shown = ", ".join(f"{name} {_number(value)}" for name, value in losses.items())
+        shown = ", ".join(f"{_shown(name)} {_number(value)}" for name, value in losses.items())
         lines.append(f"Losses: {shown}")
     versions = recipe.get("versions")
     if isinstance(versions, Mapping) and versions:
-        lines.append("Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()))
-    return "\n".join(lines)
+        listed = ", ".join(f"{_shown(name)} {_shown(version)}" for name, version in versions.items())
+        lines.append(f"Versions: {listed}")
+    return lines
 
 
-def _input_line(entry: Mapping[str, Any]) -> str:
-    name = entry.get("name") or Path(str(entry.get("path", "?"))).name
+def _input_line(entry: Mapping[Any, Any]) -> str:
+    name = entry.get("name")
+    if not name:
+        path = entry.get("path")
+        name = Path(path).name if isinstance(path, str) and "\x00" not in path else "?"
     sha = entry.get("sha256")
-    parts = [str(name), f"sha256 {sha}" if sha else "sha256 unknown"]
+    parts = [_shown(name), f"sha256 {_shown(sha)}" if sha else "sha256 unknown"]
     if entry.get("path"):
-        parts.append(f"({entry['path']})")
+        parts.append(f"({_shown(entry['path'])})")
     return "  ".join(parts)
+
+
+def _shown(value: Any, *, limit: int = _SHOWN_CHARS) -> str:
+    """Any value from a recipe as inert text on one line, at most about ``limit`` characters.
+
+    None and a missing entry show as "?"; a list or object as compact JSON.
+    """
+    if value is None:
+        return "?"
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, int):
+        text = _int_text(value)
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr)
+        except (ValueError, TypeError, RecursionError):
+            text = f"(a {type(value).__name__} that cannot be shown)"
+    return _clip(text, limit)
+
+
+def _clip(text: str, limit: int = _SHOWN_CHARS) -> str:
+    # Cut first, then escape: escaping can only lengthen what is left.
+    if len(text) > limit:
+        return printable(text[:limit]) + f"... ({len(text) - limit:,} more characters)"
+    return printable(text)
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # over Python's 4300-digit limit for int-to-text conversion
+        return "(a whole number too long to show)"
 
 
 def _number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "n/a" if value is None else str(value)
-    return f"{value:.6g}"
+        return "n/a" if value is None else _shown(value)
+    try:
+        return f"{value:.6g}"
+    except OverflowError:  # an integer too large for a float
+        return _shown(value)
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, list) and all(isinstance(v, list) and len(v) == 2 for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 2 for v in value):
         # Layer weights: [["relu1_1", 1.0], ...]
-        return ", ".join(f"{layer} {_number(weight)}" for layer, weight in value)
+        return ", ".join(f"{_shown(layer)} {_number(weight)}" for layer, weight in value)
     if isinstance(value, float):
         return _number(value)
-    return "none" if value is None else str(value)
+    return "none" if value is None else _shown(value)

@@ -19,6 +19,7 @@ from engine.metadata import read_recipe
 from engine.params import InitMode, Optimizer, StyleJob, StyleParams
 from engine.recipe import RECIPE_VERSION, build_recipe, format_recipe, job_from_recipe
 from engine.records import Finished, StopReason
+from engine.text import printable
 
 
 def _inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -227,3 +228,139 @@ def test_newer_recipes_are_read_leniently(tmp_path: Path, caplog: pytest.LogCapt
         job = job_from_recipe(recipe)
     assert job == _job(tmp_path)
     assert "newer" in caplog.text and "brand_new_knob" in caplog.text
+
+
+# -- hostile recipes: shown inert, rebuilt or refused in one line -------------------------------------------
+
+ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31m\x9b1m\u202eevil\u2028\r\nFAKE: forged line\x00"
+
+
+def _lines_are_inert(text: str) -> list[str]:
+    lines = text.split("\n")
+    for line in lines:
+        assert printable(line) == line, repr(line)
+    return lines
+
+
+def test_format_recipe_escapes_everything_from_the_file(tmp_path: Path) -> None:
+    clean = _valid(tmp_path)
+    hostile = _valid(tmp_path)
+    hostile["painterly"] = ESCAPES
+    hostile["created"] = ESCAPES
+    hostile["device"] = ESCAPES
+    hostile["reason"] = ESCAPES
+    hostile["message"] = ESCAPES
+    hostile["weights_id"] = ESCAPES
+    hostile["job"]["params"]["preset"] = ESCAPES
+    hostile["job"]["params"]["weights"] = ESCAPES
+    hostile["job"]["params"]["style_layers"] = [[ESCAPES, 1.0]]
+    hostile["inputs"]["content"] = {"name": ESCAPES, "path": ESCAPES, "sha256": ESCAPES}
+    hostile["inputs"]["styles"][0]["blend"] = ESCAPES
+    hostile["output"] = {"width": ESCAPES, "height": 1}
+    hostile["losses"] = {ESCAPES: ESCAPES}
+    hostile["versions"] = {ESCAPES: ESCAPES}
+    clean["message"] = "a note"
+    clean["output"] = {"width": 1, "height": 1}
+    clean["losses"] = {"x": 1.0}
+    clean["versions"] = {"x": "1"}
+    text = format_recipe(hostile)
+    # As many lines as the same recipe without escapes: none forged, none hidden.
+    assert len(_lines_are_inert(text)) == len(format_recipe(clean).split("\n"))
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text and "\u202e" not in text
+    assert "\\x1b]0;PWNED\\x07" in text
+    # A parameter name from the file is escaped too.
+    params_key = {"job": {"params": {ESCAPES: 1, "seed": 2}}}
+    assert len(_lines_are_inert(format_recipe(params_key))) == len(
+        format_recipe({"job": {"params": {"a": 1, "seed": 2}}}).split("\n")
+    )
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"job": [], "inputs": [1, 2], "output": [3], "losses": [4], "versions": "x"},
+        {"job": {"params": "x", "styles": {"a": 1}, "content": ["a"]}, "inputs": {"styles": {"b": 2}}},
+        {"job": {"params": {"style_layers": [[1, 2, 3]], "content_layers": [[["deep"]], 1]}}},
+        {"seconds": 10**400, "iterations": 10**400, "losses": {"a": 10**400, "b": 1e308, "c": True}},
+        {"seconds": True, "recipe_version": False, "painterly": None, "created": 0.0},
+        {"inputs": {"styles": [{"blend": 10**400, "name": 5, "sha256": [1], "path": {"a": "b"}}]}},
+        {"inputs": {"content": {"path": "a\x00b"}, "init_image": {"path": 7}}},
+        {"output": {"width": {"nested": {"object": [1, {"x": None}]}}, "height": [], "alpha": "yes"}},
+        {"message": ["a", {"b": "c\nd"}], "device": {"x": 1}, "weights_id": 0},
+        {"losses": {"nan": float("nan"), "inf": float("inf")}, "seconds": float("-inf")},
+        {"job": {"params": {str(i): i for i in range(200)}}},
+    ],
+)
+def test_format_recipe_takes_any_shape(recipe: dict[str, Any]) -> None:
+    _lines_are_inert(format_recipe(recipe))
+
+
+def test_format_recipe_keeps_lines_short() -> None:
+    # One long name must not pad every parameter line; one long value is cut.
+    recipe = {"job": {"params": {"x" * 100_000: "y" * 100_000, **{f"p{i}": i for i in range(100)}}}}
+    lines = _lines_are_inert(format_recipe(recipe))
+    assert max(len(line) for line in lines) < 2_500
+    assert "more characters" in format_recipe(recipe)
+    (short,) = [line for line in lines if line.strip().startswith("p5 ")]
+    assert len(short) < 40
+
+
+def test_format_recipe_survives_very_deep_values() -> None:
+    value: Any = 1
+    for _ in range(5000):
+        value = [value]
+    text = format_recipe({"message": value, "job": {"params": {"x": value}}})
+    _lines_are_inert(text)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda r: r["job"]["params"].update(seed=10**400), "seed"),
+        (lambda r: r["job"].update(blend=[10**400, 1]), "the recipe is not valid"),
+        (lambda r: r["job"]["params"].update(style_weight=10**400), "the recipe is not valid"),
+        (lambda r: r["job"]["params"].update(levels=[[10**400, 1]]), "level size"),
+        (lambda r: r["job"]["params"].update(levels={"a": "b"}), "level"),
+        (lambda r: r["job"]["params"].update(style_layers="relu1_1"), "style layers"),
+        (lambda r: r["job"]["params"].update(style_layers=[[[[["x"]]]]]), "style layers"),
+        (lambda r: r["job"]["params"].update(style_layers={"relu1_1": [1]}), "style layers"),
+        (lambda r: r["job"]["params"].update(preset=ESCAPES, optimizer=ESCAPES), "optimizer"),
+        (lambda r: r["job"]["params"].update(optimizer="x" * 1_000_000), "optimizer"),
+        (lambda r: r["job"]["params"].update(init=None), "init"),
+        (lambda r: r["job"]["params"].update(size=True), "size"),
+        (lambda r: r["job"]["params"].update(dpi=[1]), "dpi"),
+        (lambda r: r["job"].update(styles=["a", 3]), "style image"),
+        (lambda r: r.update(job=[1]), "no 'job' section"),
+    ],
+)
+def test_hostile_jobs_are_one_short_line(tmp_path: Path, damage: Any, expected: str) -> None:
+    recipe = _valid(tmp_path)
+    damage(recipe)
+    with pytest.raises(InputError) as error:
+        job_from_recipe(recipe, source=tmp_path / "result.png")
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message and printable(message) == message and len(message) < 2_000
+
+
+def test_a_deeply_nested_job_value_is_one_line(tmp_path: Path) -> None:
+    value: Any = ["relu1_1", 1.0]
+    for _ in range(5000):
+        value = [value]
+    recipe = _valid(tmp_path)
+    recipe["job"]["params"]["style_layers"] = value
+    with pytest.raises(InputError) as error:
+        job_from_recipe(recipe)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_parameters_are_logged_inert_and_few(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recipe = _valid(tmp_path)
+    recipe["job"]["params"].update({ESCAPES: 1, **{f"knob{i}": i for i in range(50)}})
+    with caplog.at_level(logging.WARNING):
+        assert job_from_recipe(recipe) == _job(tmp_path)
+    (record,) = [r for r in caplog.records if "unknown parameters" in r.getMessage()]
+    message = record.getMessage()
+    assert printable(message) == message and "and 41 more" in message
