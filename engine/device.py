@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.errors import DeviceError
+from engine.memory import host_available_bytes
 from engine.params import DeviceChoice, Precision
 
 log = logging.getLogger(__name__)
@@ -103,3 +104,17 @@ def network_dtype(precision: Precision | str, device: torch.device) -> torch.dty
     # yet (see benchmarks/gpu.py), so it is opt-in.
     del device
     return torch.float32
+
+
+def available_bytes(device: torch.device | str) -> int:
+    """Memory this process could still use on the device, in bytes."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type == "mps":
+        mps = getattr(torch, "mps", None)
+        recommended = getattr(mps, "recommended_max_memory", None)
+        if recommended is not None:
+            return int(recommended() - mps.driver_allocated_memory())
+    return host_available_bytes()

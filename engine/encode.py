@@ -330,7 +330,7 @@ def _writer(
         # Quality 100 asks for no loss at all, which WebP can give.
         options.update(quality=quality, method=4, lossless=quality >= 100)
         if recipe_json is not None:
-            options["xmp"] = _xmp_packet(recipe_json)
+            options["xmp"] = _xmp_packet(_ascii_json(recipe_json))  # XML forbids U+FFFE and the like
     elif fmt == "TIFF":
         options["compression"] = "tiff_deflate"
         if recipe_json is not None:

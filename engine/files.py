@@ -114,8 +114,13 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str = "
     path = Path(path)
     with open_regular_file(path, limit=limit, what=what) as stream:
         try:
-            # One byte more than the limit: a file that grows while we read it is caught too.
-            data = stream.read(limit + 1)
+            # One byte more than the file's size, not the limit: read() reserves what it is asked
+            # for up front (a 2 GiB reservation for a 1 KB file fails under a memory cap). A file
+            # that grows while we read it is still caught at the limit.
+            size = os.fstat(stream.fileno()).st_size
+            data = stream.read(min(limit, size) + 1)
+            if len(data) > size:
+                data += stream.read(limit + 1 - len(data))
         except OSError as error:
             raise _open_error(error, path) from None
     if len(data) > limit:

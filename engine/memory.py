@@ -13,34 +13,17 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
-import torch
-
-from engine.params import VGG19_LAYERS, Optimizer, Pooling, Precision, StyleParams
+from engine.layers import CHANNELS, CONV_PARAMETERS, STRIDE, VGG19_LAYERS
+from engine.params import Optimizer, Pooling, Precision, StyleParams
 from engine.plan import level_sizes
+from engine.tiles import TILE_MARGIN
 
 log = logging.getLogger(__name__)
 
 MiB = 1024**2
 GiB = 1024**3
-
-# Output channels of each VGG-19 layer and its stride relative to the input.
-_CHANNELS = {
-    name: (64, 128, 256, 512, 512)[int(name[4] if name.startswith("pool") else name[-3]) - 1]
-    for name in VGG19_LAYERS
-}
-_STRIDE = {
-    name: 2 ** (int(name[4] if name.startswith("pool") else name[-3]) - (0 if name.startswith("pool") else 1))
-    for name in VGG19_LAYERS
-}
-_CONV_PARAMS = {
-    name: _CHANNELS[name]
-    * (3 if name == "conv1_1" else _CHANNELS[VGG19_LAYERS[VGG19_LAYERS.index(name) - 2]])
-    * 9
-    + _CHANNELS[name]
-    for name in VGG19_LAYERS
-    if name.startswith("conv")
-}
 
 # Calibration (benchmarks/memory_calibration.py, CPU, float32, Adam so that no L-BFGS history
 # hides in the slope; 256/512/1024 px on 4:3 images): the measured peak grew by 2.28 KiB per
@@ -53,8 +36,6 @@ RUNTIME_OVERHEAD = {"cpu": 990 * MiB, "cuda": 512 * MiB, "mps": 512 * MiB}
 # Leave this share of the free memory unused: fragmentation and other programs.
 HEADROOM = 0.85
 
-TILE_MARGIN = 64  # pixels of context around each tile core (a multiple of the deepest stride, 16)
-
 
 def _dtype_bytes(precision: Precision) -> int:
     return 4 if precision in (Precision.FLOAT32, Precision.AUTO) else 2
@@ -64,18 +45,18 @@ def activation_bytes(width: int, height: int, last_layer: str, precision: Precis
     """Bytes of the activations autograd keeps for one forward/backward pass."""
     elements = 0
     for name in VGG19_LAYERS[: VGG19_LAYERS.index(last_layer) + 1]:
-        stride = _STRIDE[name]
+        stride = STRIDE[name]
         positions = (height // stride or 1) * (width // stride or 1)
         if name.startswith("conv") or name.startswith("pool"):
-            elements += _CHANNELS[name] * positions
+            elements += CHANNELS[name] * positions
             if name.startswith("pool") and pooling is Pooling.MAX:
-                elements += 2 * _CHANNELS[name] * positions  # int64 argmax indices
+                elements += 2 * CHANNELS[name] * positions  # int64 argmax indices
     return elements * _dtype_bytes(precision)
 
 
 def weight_bytes(last_layer: str, precision: Precision) -> int:
     convs = [n for n in VGG19_LAYERS[: VGG19_LAYERS.index(last_layer) + 1] if n.startswith("conv")]
-    return sum(_CONV_PARAMS[n] for n in convs) * _dtype_bytes(precision)
+    return sum(CONV_PARAMETERS[n] for n in convs) * _dtype_bytes(precision)
 
 
 def optimizer_bytes(width: int, height: int, params: StyleParams, tiled: bool, iterations: int) -> int:
@@ -117,10 +98,10 @@ def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: in
     # memory and move one tile's window at a time to the device.
     target_w, target_h = (width, height) if device_type == "cpu" else (active_w, active_h)
     targets = sum(
-        _CHANNELS[n] * (target_h // _STRIDE[n] or 1) * (target_w // _STRIDE[n] or 1) * 4
+        CHANNELS[n] * (target_h // STRIDE[n] or 1) * (target_w // STRIDE[n] or 1) * 4
         for n, _ in params.active_content_layers
     )
-    grams = sum(_CHANNELS[n] ** 2 * 4 * 3 for n, _ in params.active_style_layers)
+    grams = sum(CHANNELS[n] ** 2 * 4 * 3 for n, _ in params.active_style_layers)
     total = (
         ACTIVATION_FACTOR * activations
         + targets
@@ -132,21 +113,8 @@ def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: in
     return int(total)
 
 
-def available_bytes(device: torch.device | str) -> int:
-    """Memory this process could still use on the device, in bytes."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
-    if device.type == "mps":
-        mps = getattr(torch, "mps", None)
-        recommended = getattr(mps, "recommended_max_memory", None)
-        if recommended is not None:
-            return int(recommended() - mps.driver_allocated_memory())
-    return _host_available()
-
-
-def _host_available() -> int:
+def host_available_bytes() -> int:
+    """Memory the operating system says is available to a new allocation, in bytes."""
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -201,20 +169,28 @@ def smaller_alternatives(params: StyleParams, device_type: str) -> list[tuple[st
 def plan_memory(
     params: StyleParams,
     content_size: tuple[int, int],
-    device: torch.device | str,
+    device: Any,
     available: int | None = None,
 ) -> MemoryPlan:
-    device = torch.device(device)
-    free = available_bytes(device) if available is None else available
+    """Whether a job fits on ``device`` (a torch.device or its type, "cpu", "cuda", "mps").
+
+    ``available`` is the free memory in bytes; by default it is asked of the device.
+    """
+    device_type = str(getattr(device, "type", device)).split(":")[0]
+    if available is None:
+        from engine.device import available_bytes  # imports torch: only when a device is asked
+
+        available = available_bytes(device)
+    free = available
     budget = int(free * HEADROOM)
-    estimate = estimate_peak_bytes(params, content_size, device.type)
+    estimate = estimate_peak_bytes(params, content_size, device_type)
     if estimate <= budget:
         return MemoryPlan(estimate, free, True)
-    for words, changed in smaller_alternatives(params, device.type):
-        if estimate_peak_bytes(changed, content_size, device.type) <= budget:
+    for words, changed in smaller_alternatives(params, device_type):
+        if estimate_peak_bytes(changed, content_size, device_type) <= budget:
             return MemoryPlan(estimate, free, False, f"it would fit if you {words}", changed)
     for size in (4096, 2048, 1024, 512, 256):
         smaller = replace(params, size=min(params.size, size))
-        if size < params.size and estimate_peak_bytes(smaller, content_size, device.type) <= budget:
+        if size < params.size and estimate_peak_bytes(smaller, content_size, device_type) <= budget:
             return MemoryPlan(estimate, free, False, f"it would fit at {size} px", smaller)
     return MemoryPlan(estimate, free, False, "even the smallest plan does not fit")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
+from engine.layers import VGG19_LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -89,45 +90,44 @@ class TVNorm(StrEnum):
 
 LayerWeights = tuple[tuple[str, float], ...]
 
-# Layer names of VGG-19 (convolutional part) in forward order.
-VGG19_LAYERS: tuple[str, ...] = tuple(
-    name
-    for block, convs in enumerate((2, 2, 4, 4, 4), start=1)
-    for name in (
-        *(n for i in range(1, convs + 1) for n in (f"conv{block}_{i}", f"relu{block}_{i}")),
-        f"pool{block}",
-    )
-)
-
 SIZE_LIMITS = (16, 16384)
 ITERATION_LIMITS = (1, 100_000)
 WEIGHT_LIMIT = 1e15
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as an error message shows it: its repr, cut short (a recipe may hold megabytes)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long for Python to print
+        text = f"<a number of about {value.bit_length() * 0.30103:.0f} digits>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _finite_in(name: str, value: float, low: float, high: float) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
+        raise InputError(f"{name} must be a number, got {_shown(value)}") from None
     if not math.isfinite(number) or not (low <= number <= high):
-        raise InputError(f"{name} must be a finite number between {low:g} and {high:g}, got {value!r}")
+        raise InputError(f"{name} must be a finite number between {low:g} and {high:g}, got {_shown(value)}")
     return number
 
 
 def _int_in(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
-        raise InputError(f"{name} must be a whole number, got {value!r}")
+        raise InputError(f"{name} must be a whole number, got {_shown(value)}")
     if isinstance(value, int):
         # Exact: going through float would round seeds above 2**53.
         if not (low <= value <= high):
-            raise InputError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+            raise InputError(f"{name} must be a whole number between {low} and {high}, got {_shown(value)}")
         return value
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a whole number, got {value!r}") from None
+        raise InputError(f"{name} must be a whole number, got {_shown(value)}") from None
     if not math.isfinite(number) or number != int(number) or not (low <= number <= high):
-        raise InputError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+        raise InputError(f"{name} must be a whole number between {low} and {high}, got {_shown(value)}")
     return int(number)
 
 
@@ -174,7 +174,7 @@ def _enum(enum_type: type[StrEnum], name: str, value: Any) -> Any:
         return enum_type(value)
     except ValueError:
         choices = ", ".join(member.value for member in enum_type)
-        raise InputError(f"{name} must be one of {choices}, got {value!r}") from None
+        raise InputError(f"{name} must be one of {choices}, got {_shown(value)}") from None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ def plan_levels(params: StyleParams) -> tuple[Level, ...]:
     count = math.ceil(math.log2(params.size / params.start_size)) + 1
     ratio = (params.size / params.start_size) ** (1 / (count - 1))
     sizes = [round(params.start_size * ratio**k) for k in range(count - 1)] + [params.size]
+    if params.iterations < count:
+        # Fewer iterations than levels: one each for the finest levels, the output's size last.
+        sizes = sizes[count - params.iterations :]
+        return tuple(Level(size, 1) for size in sizes)
     shares = [0.5**k for k in range(count)]
     iterations = [max(1, math.floor(params.iterations * share / sum(shares))) for share in shares]
     iterations[0] += params.iterations - sum(iterations)

@@ -22,15 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.device import choose_device, network_dtype
+from engine.device import available_bytes, choose_device, network_dtype
 from engine.hostmemory import REUSE_PEAK_FACTOR, reuse_freed_memory
 from engine.hostmemory import available as host_memory_reuse_available
 from engine.imageio import LoadedImage, load_image
 from engine.losses import ContentLoss, StyleLoss, StyleTransferLoss, TVLoss, gram_matrix
 from engine.memory import (
     HEADROOM,
-    TILE_MARGIN,
-    available_bytes,
     estimate_peak_bytes,
     plan_memory,
     smaller_alternatives,
@@ -46,6 +44,7 @@ from engine.plan import (
     smallest_long_edge,
 )
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
+from engine.tiles import TILE_MARGIN
 from engine.vgg import VGGFeatures
 from engine.weights import VGGWeights, load_weights
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from uihelpers import drop, file_mime
 
-import engine.memory
+import engine.device
 from engine.params import Optimizer, StyleParams
 from ui.param_panel import ParamPanel
 
@@ -110,14 +110,14 @@ def test_invalid_levels_block_the_run(make_window: Any, images: dict[str, Path],
 def test_the_memory_estimate_says_whether_the_run_fits(
     panel: ParamPanel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine.memory, "available_bytes", lambda device: 16 * GIB)
+    monkeypatch.setattr(engine.device, "available_bytes", lambda device: 16 * GIB)
     panel.set_params(StyleParams(size=256))
     panel.refresh_estimates()
     text = panel.memory_label.text()
     assert text.startswith("Memory: about ") and "of 16.0 GiB available — fits" in text
     assert panel.memory_apply.isHidden()
 
-    monkeypatch.setattr(engine.memory, "available_bytes", lambda device: int(2.5 * GIB))
+    monkeypatch.setattr(engine.device, "available_bytes", lambda device: int(2.5 * GIB))
     panel.set_params(StyleParams(size=2048))
     panel.refresh_estimates()
     plan = panel.memory_plan
