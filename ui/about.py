@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from engine.text import printable
 from ui.qtutil import icon
 
 
@@ -53,7 +54,8 @@ class AboutDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("About Painterly")
         self.setWindowIcon(icon("painterly"))
-        rows = [*version_rows(), ("Device", device), ("Network weights", weights)]
+        # The device's description and the weights' name can come from outside (an error, a recipe).
+        rows = [*version_rows(), ("Device", printable(device)), ("Network weights", printable(weights))]
         self.rows = rows
         logo = QLabel()
         app_icon = icon("painterly")

@@ -16,7 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from ui.about import app_version
-from ui.settings import APPLICATION, ORGANIZATION, AppLocations
+from ui.settings import APPLICATION, ORGANIZATION, AppLocations, folder_problem
 from ui.theme import apply_theme
 
 if TYPE_CHECKING:
@@ -25,22 +25,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class InertFormatter(logging.Formatter):
+    """Log lines with control characters escaped: a file name or a recipe value that carries terminal
+    escape sequences must not retitle or clear the terminal the log is printed to (and a name that is
+    not UTF-8 must not make the log file's encoder fail)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from engine.text import printable
+
+        return "\n".join(printable(line) for line in super().format(record).split("\n"))
+
+
 def _setup_logging(folder: Path) -> None:
     root = logging.getLogger()
     if any(getattr(h, "_painterly", False) for h in root.handlers):
         return
     root.setLevel(logging.INFO)
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        file_handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            folder / "painterly.log", maxBytes=1_000_000, backupCount=2, encoding="utf-8"
-        )
-    except OSError:
-        file_handler = logging.StreamHandler()
-    file_handler.setFormatter(formatter)
-    file_handler._painterly = True  # type: ignore[attr-defined]
-    root.addHandler(file_handler)
+    formatter = InertFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    file_handler: logging.Handler | None = None
+    # A folder that cannot be written (a read-only home) means no log file; warnings still reach stderr.
+    if folder_problem(folder) is None:
+        try:
+            file_handler = logging.handlers.RotatingFileHandler(
+                folder / "painterly.log", maxBytes=1_000_000, backupCount=2, encoding="utf-8"
+            )
+        except OSError:
+            file_handler = None
+    if file_handler is not None:
+        file_handler.setFormatter(formatter)
+        file_handler._painterly = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     console.setFormatter(formatter)
@@ -63,9 +77,12 @@ def create_application(argv: list[str]) -> QApplication:
 
 
 def create_window(locations: AppLocations | None = None, **options: Any) -> MainWindow:
-    """The main window with the app's excepthook pointed at it; ``options`` go to MainWindow."""
+    """The main window with the app's excepthook pointed at it; ``options`` go to MainWindow.
+
+    Never fails for want of a writable folder: the window checks its folders itself and says what
+    cannot be saved (``MainWindow.storage_problems``).
+    """
     locations = locations or AppLocations.from_environment()
-    locations.ensure()
     _setup_logging(locations.data_dir)
 
     from ui.main_window import MainWindow  # after QApplication: the window module builds Qt objects
@@ -88,17 +105,19 @@ def create_window(locations: AppLocations | None = None, **options: Any) -> Main
 
 def load_files(window: MainWindow, files: list[Path]) -> None:
     """A photo and then style images, as given on the command line."""
+    from ui.imports import error_text
+
     problems: list[str] = []
     try:
         window.content_pane.set_image(window.importer.from_path(files[0]))
     except Exception as error:  # noqa: BLE001 - shown in the window
-        problems.append(str(error))
+        problems.append(error_text(error, files[0].name or str(files[0])))
     styles = []
     for path in files[1:]:
         try:
             styles.append(window.importer.from_path(path))
         except Exception as error:  # noqa: BLE001 - shown in the window
-            problems.append(str(error))
+            problems.append(error_text(error, path.name or str(path)))
     if styles:
         window.style_list.add_images(styles)
     if problems:
@@ -113,7 +132,9 @@ def run_app(argv: list[str]) -> int:
     files = [Path(a) for a in argv[1:] if not a.startswith("-")]
     if files:
         QTimer.singleShot(0, lambda: load_files(window, files))
-    QTimer.singleShot(0, window.check_recovery)
+    if window.autosave_enabled:
+        # Without a writable data folder nothing was autosaved there, and nothing could be cleared.
+        QTimer.singleShot(0, window.check_recovery)
     if os.environ.get("PAINTERLY_QUIT_AFTER_MS"):
         # Smoke tests: open the window, then leave through the normal close path.
         QTimer.singleShot(int(os.environ["PAINTERLY_QUIT_AFTER_MS"]), window.close)

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.records import Finished, StopReason
+from engine.text import printable
+from ui.imports import plain_tooltip
 from ui.qtutil import format_duration, icon, thumbnail
 
 THUMB = QSize(96, 72)
@@ -51,18 +53,19 @@ class HistoryEntry:
     def details(self) -> str:
         f = self.finished
         params = f.job.params
-        styles = ", ".join(p.name for p in f.job.styles)
+        # File names and messages come from outside (a recipe, an error): shown inert.
+        styles = ", ".join(printable(p.name) for p in f.job.styles)
         lines = [
             self.title,
             f"{f.image.shape[1]} × {f.image.shape[0]} px, "
-            f"{format_duration(f.seconds)} on {f.device or 'unknown'}",
-            f"Photo: {f.job.content.name}",
+            f"{format_duration(f.seconds)} on {printable(f.device or 'unknown')}",
+            f"Photo: {printable(f.job.content.name)}",
             f"Style: {styles}",
-            f"Preset: {params.preset}; style weight {params.style_weight:g}, content weight "
+            f"Preset: {printable(params.preset)}; style weight {params.style_weight:g}, content weight "
             f"{params.content_weight:g}, seed {params.seed}",
         ]
         if f.message:
-            lines.append(f.message)
+            lines.append(printable(f.message))
         lines.append("Click to view · right-click to restore its settings or export it")
         return "\n".join(lines)
 
@@ -149,7 +152,7 @@ class HistoryStrip(QWidget):
             self.list.takeItem(0)
         self.entries.append(entry)
         item = QListWidgetItem(QIcon(thumbnail(image, THUMB, self.devicePixelRatioF())), entry.title)
-        item.setToolTip(entry.details)
+        item.setToolTip(plain_tooltip(entry.details))
         item.setData(Qt.ItemDataRole.UserRole, entry.number)
         item.setSizeHint(QSize(THUMB.width() + 44, THUMB.height() + self.fontMetrics().height() + 14))
         self.list.addItem(item)

@@ -20,7 +20,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from ui.imports import ImageImporter, ImportedImage, ImportResult
+from ui.imports import ImageImporter, ImportedImage, ImportResult, plain_tooltip, shown
 from ui.qtutil import ElidedLabel, guarded, tool_button
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,12 @@ class ContentPane(QFrame):
             "brush strokes are painted over it. Drop a file or image from a browser here."
         )
         self.name_label = ElidedLabel("")
+        # A file name is shown as it is: never as HTML (a name like "<img src=…>.png" would load that).
+        self.name_label.setTextFormat(Qt.TextFormat.PlainText)
         self.name_label.setObjectName("StyleName")
         self.name_label.setToolTip("The photo's file")
         self.caption = QLabel("No photo yet")
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
         self.caption.setObjectName("Caption")
         self.caption.setToolTip("Size of the photo in pixels")
 
@@ -210,8 +213,8 @@ class ContentPane(QFrame):
         if image is None:
             self.caption.setText("No photo yet")
         else:
-            self.name_label.set_full_text(image.name)
-            self.name_label.setToolTip(str(image.path))
+            self.name_label.set_full_text(shown(image.name))
+            self.name_label.setToolTip(plain_tooltip(image.path))
             self.caption.setText(image.size_text)
 
     # -- input ----------------------------------------------------------------

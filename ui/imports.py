@@ -3,25 +3,35 @@
 Every job input must be a file (the engine reads paths, and a recipe names
 them), so raw image data from a browser or the clipboard, and files in a
 browser's temporary folder (which it deletes after the drop), are validated
-with the engine's loader and written to a PNG in the app's cache folder.
+with the engine's loader and written to a PNG in the app's cache folder (or, when
+that folder cannot be written, in a temporary folder of this session).
+
+A path from a drop, the clipboard or a dialog is never opened before it is known to
+be a regular file: a FIFO would block the window forever, /dev/zero never ends. And
+a file name is untrusted text: ``shown`` and ``plain_tooltip`` make it inert before
+a label, a tooltip or the message bar displays it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QUrl
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, Qt
 
 from engine.encode import save_image
 from engine.errors import InputError
+from engine.files import check_regular_file, safe_exists
 from engine.imageio import LoadedImage, load_image, load_image_bytes
 from engine.records import to_uint8
+from engine.text import printable
 from ui.qtutil import qimage_png_bytes, rgb_to_qimage, shrink
 
 log = logging.getLogger(__name__)
@@ -29,6 +39,54 @@ log = logging.getLogger(__name__)
 # Long edge of the copy kept for display; the compare view scales it to the output size.
 PREVIEW_EDGE = 4096
 REMOTE_SCHEMES = {"http", "https", "ftp", "data"}
+# Refused before anything is read; the engine's loader applies its own (pixel) limits after this.
+IMAGE_FILE_LIMIT = 4 << 30
+# A text drop is a few paths, one a line; a pasted novel is not looked through to the end.
+MAX_TEXT_PATHS = 200
+
+
+def shown(text: object) -> str:
+    """Untrusted text (a file name, a recipe value) as a label may show it: one line, inert."""
+    return printable(text)
+
+
+def plain_tooltip(text: object) -> str:
+    """A tooltip that Qt shows as the literal text even when it looks like HTML.
+
+    Qt renders a tooltip as rich text when its first line looks like a tag: a file named
+    ``<img src=…>.png`` would make the tooltip load that image (a FIFO hangs the window).
+    """
+    return Qt.convertFromPlainText(printable_lines(text), Qt.WhiteSpaceMode.WhiteSpaceNormal)
+
+
+def printable_lines(text: object) -> str:
+    """``printable`` for each line, keeping the line breaks of text we composed ourselves."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+def check_input_file(path: Path) -> None:
+    """Raise an ``InputError`` unless ``path`` is a regular file that may be read; reads nothing.
+
+    The type is checked with ``stat`` before the file is opened at all, so a FIFO, a device or a
+    socket is refused without any side effect of opening it.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if safe_exists(path):
+            raise InputError("is a link to a file that does not exist", path) from None
+        raise InputError("does not exist (moved or deleted?)", path) from None
+    except (OSError, ValueError):
+        info = None  # check_regular_file below gives the reason in words (too long a name, ...)
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError("is a folder, not an image", path)
+        if stat.S_ISFIFO(info.st_mode):
+            raise InputError("is a pipe (FIFO), not an image file", path)
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+            raise InputError("is a device, not an image file", path)
+        raise InputError("is not a regular file", path)
+    check_regular_file(path, limit=IMAGE_FILE_LIMIT, what="image file")
 
 
 @dataclass(frozen=True)
@@ -88,16 +146,19 @@ class ImportResult:
 
 
 def error_text(error: Exception, name: str) -> str:
-    """'name: problem' with the file's short name rather than its full path."""
+    """'name: problem' with the file's short name rather than its full path; one inert line."""
     message = str(error)
     path = getattr(error, "path", None)
     if path is not None:
-        prefix = f"{path}: "
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
+        # InputError collapses white space and escapes control characters in its message.
+        for prefix in (f"{path}: ", printable(" ".join(f"{path}:".split())) + " "):
+            if message.startswith(prefix):
+                message = message[len(prefix) :]
+                break
     if not isinstance(error, InputError):
-        message = f"cannot be read ({type(error).__name__}: {message})"
-    return f"{name}: {message}"
+        detail = message.splitlines()[0] if message else ""
+        message = f"cannot be read ({type(error).__name__}{': ' + detail if detail else ''})"
+    return f"{shown(name)}: {shown(message)}"
 
 
 def default_temp_dirs() -> tuple[Path, ...]:
@@ -105,22 +166,25 @@ def default_temp_dirs() -> tuple[Path, ...]:
 
 
 class ImageImporter:
-    def __init__(self, cache_dir: Path, temp_dirs: Sequence[Path] | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, temp_dirs: Sequence[Path] | None = None, *, cache_usable: bool = True
+    ) -> None:
         self.cache_dir = Path(cache_dir)
         self.temp_dirs = tuple(Path(d) for d in (default_temp_dirs() if temp_dirs is None else temp_dirs))
+        # False when the cache folder cannot be written (a read-only home): copies go to a temporary
+        # folder of this session instead, made when the first one is needed.
+        self.cache_usable = cache_usable
+        self._fallback: Path | None = None
 
     # -- single sources -------------------------------------------------------
     def from_path(self, path: str | Path) -> ImportedImage:
         """Validate a file; raises InputError naming the file."""
         path = Path(path)
-        if path.is_dir():
-            raise InputError("is a folder, not an image", path)
-        if not path.exists():
-            raise InputError("does not exist (moved or deleted?)", path)
+        check_input_file(path)
+        loaded = load_image(path)
         if self.is_temporary(path):
             # A browser's drag file vanishes once the drop is over; keep our own copy.
-            return self.from_bytes(path.read_bytes(), path.name, display_name=path.name)
-        loaded = load_image(path)
+            return ImportedImage.from_loaded(loaded, self._cache_copy(loaded), path.name)
         return ImportedImage.from_loaded(loaded, path, path.name)
 
     def from_bytes(self, data: bytes, name: str, display_name: str | None = None) -> ImportedImage:
@@ -140,6 +204,7 @@ class ImageImporter:
             raise InputError("no longer exists (moved or deleted?)", image.path)
         if stamp == image.stamp:
             return image
+        check_input_file(image.path)  # replaced by a FIFO or a folder since it was chosen?
         loaded = load_image(image.path)
         return ImportedImage.from_loaded(loaded, image.path, image.name)
 
@@ -151,13 +216,13 @@ class ImageImporter:
         if mime.hasUrls():
             for url in mime.urls():
                 if url.isLocalFile():
-                    local_paths.append(Path(url.toLocalFile()))
+                    local_paths.append(_local_path(url))
                 elif url.scheme() in REMOTE_SCHEMES:
                     remote.append(url)
         if not local_paths and mime.hasText():
             local_paths.extend(_paths_in_text(mime.text()))
         for path in local_paths:
-            self._collect(result, path.name, lambda p=path: self.from_path(p))
+            self._collect(result, path.name or str(path), lambda p=path: self.from_path(p))
         if local_paths:
             return result
 
@@ -203,7 +268,7 @@ class ImageImporter:
         """
         try:
             resolved = path.resolve()
-        except OSError:
+        except (OSError, RuntimeError, ValueError):
             return False
         for temp in self.temp_dirs:
             try:
@@ -215,10 +280,30 @@ class ImageImporter:
         return False
 
     def _cache_copy(self, loaded: LoadedImage) -> Path:
-        folder = self.cache_dir / "imports"
+        name = f"{loaded.sha256[:20]}.png"
+        if self.cache_usable:
+            try:
+                return self._copy_into(self.cache_dir / "imports", name, loaded)
+            except (OSError, InputError) as error:
+                # Read-only, full or gone since start-up: this session's temporary folder will do.
+                log.warning("cannot keep imported images in %s (%s)", self.cache_dir, error)
+                self.cache_usable = False
+        try:
+            if self._fallback is None:
+                self._fallback = Path(tempfile.mkdtemp(prefix="painterly-imports-"))
+                log.info("keeping imported images in %s for this session", self._fallback)
+            return self._copy_into(self._fallback, name, loaded)
+        except (OSError, InputError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise InputError(
+                f"cannot keep a copy of the image: no folder can be written to ({reason})"
+            ) from None
+
+    @staticmethod
+    def _copy_into(folder: Path, name: str, loaded: LoadedImage) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{loaded.sha256[:20]}.png"
-        if not target.exists():
+        target = folder / name
+        if not target.is_file():
             save_image(target, loaded.rgb, alpha=loaded.alpha, overwrite=True)
             log.info("kept a copy of imported image data as %s", target)
         return target
@@ -234,14 +319,27 @@ class ImageImporter:
             result.errors.append(error_text(error, name))
 
 
+def _local_path(url: QUrl) -> Path:
+    """The file a file:// URL names, byte for byte.
+
+    ``QUrl.toLocalFile`` decodes the name as UTF-8 and replaces what is not; a file manager
+    percent-encodes the name's raw bytes, so decoding those keeps names that are not UTF-8
+    (``bad%E9.png``) pointing at their file.
+    """
+    if os.name != "nt" and not url.host():
+        encoded = bytes(url.path(QUrl.ComponentFormattingOption.FullyEncoded).encode("ascii", "replace"))
+        raw = urllib.parse.unquote_to_bytes(encoded)
+        if raw:
+            return Path(os.fsdecode(raw))
+    return Path(url.toLocalFile())
+
+
 def _paths_in_text(text: str) -> Iterable[Path]:
     """Some file managers and terminals drop plain text: paths or file:// URLs, one a line."""
-    for line in text.splitlines():
+    for line in text.splitlines()[:MAX_TEXT_PATHS]:
         line = line.strip()
         if not line:
             continue
-        if line.startswith("file:"):
-            line = QUrl(line).toLocalFile()
-        candidate = Path(os.path.expanduser(line))
-        if candidate.is_absolute() and candidate.exists():
+        candidate = _local_path(QUrl(line)) if line.startswith("file:") else Path(os.path.expanduser(line))
+        if candidate.is_absolute() and safe_exists(candidate):
             yield candidate

@@ -925,7 +925,8 @@ class MainWindow(QMainWindow):
             recipe = read_recipe(path)
             job = job_from_recipe(recipe, source=path)
         except InputError as error:
-            self.show_message(f"No recipe restored: {error}", Level.ERROR)
+            named = error.path if error.path is not None else path
+            self.show_message(f"No recipe restored: {error_text(error, named.name)}", Level.ERROR)
             return
         except Exception as error:  # noqa: BLE001 - a hostile recipe (nested 100000 deep, ...) is a message
             log.warning("reading the recipe of %s failed", shown(path), exc_info=True)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.image_pane import ImageThumb, mime_may_hold_image, paste_into
-from ui.imports import ImageImporter, ImportedImage, ImportResult
+from ui.imports import ImageImporter, ImportedImage, ImportResult, plain_tooltip, shown
 from ui.qtutil import ElidedLabel, guarded, icon, tool_button
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,16 @@ class StyleRow(QFrame):
         self.thumb = ImageThumb("", minimum=QSize(72, 60))
         self.thumb.setFixedSize(80, 64)
         self.thumb.set_image(image.preview)
-        self.thumb.setToolTip(f"{image.path}\nDrag to reorder the styles")
+        self.thumb.setToolTip(plain_tooltip(f"{shown(image.path)}\nDrag to reorder the styles"))
 
-        self.name = ElidedLabel(image.name)
+        self.name = ElidedLabel()
+        # A file name is shown as it is: never as HTML (a name like "<img src=…>.png" would load that).
+        self.name.setTextFormat(Qt.TextFormat.PlainText)
+        self.name.set_full_text(shown(image.name))
         self.name.setObjectName("StyleName")
-        self.name.setToolTip(str(image.path))
+        self.name.setToolTip(plain_tooltip(image.path))
         self.size_label = QLabel(image.size_text)
+        self.size_label.setTextFormat(Qt.TextFormat.PlainText)
         self.size_label.setObjectName("Caption")
         self.size_label.setToolTip("Size of the style image in pixels")
 
@@ -251,6 +255,8 @@ class StyleList(QFrame):
         row.image = image
         row.thumb.set_image(image.preview)
         row.size_label.setText(image.size_text)
+        row.name.set_full_text(shown(image.name))
+        row.name.setToolTip(plain_tooltip(image.path))
 
     def remove(self, index: int) -> None:
         row = self.rows.pop(index)
