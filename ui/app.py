@@ -62,6 +62,16 @@ def _setup_logging(folder: Path) -> None:
     root.addHandler(console)
 
 
+def _qt_arguments(argv: list[str]) -> list[str]:
+    """The arguments as Qt may see them (it looks for its own options, such as -platform).
+
+    A file name that is not UTF-8 reaches Python as text with surrogate escapes, and PySide6
+    crashes (SIGSEGV) converting such a list for QApplication; Qt gets a copy with those bytes
+    replaced, while the files themselves are opened by their real names (``run_app``).
+    """
+    return [os.fsencode(arg).decode("utf-8", "replace") for arg in argv]
+
+
 def create_application(argv: list[str]) -> QApplication:
     """The QApplication with Painterly's names, high-DPI policy and theme."""
     # Fractional scale factors (125%, 150%) render at their true size instead of being rounded.
@@ -70,7 +80,7 @@ def create_application(argv: list[str]) -> QApplication:
     QApplication.setApplicationName(APPLICATION)
     QApplication.setApplicationVersion(app_version())
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(argv)
+    app = existing if isinstance(existing, QApplication) else QApplication(_qt_arguments(argv))
     QGuiApplication.setDesktopFileName("painterly")
     apply_theme(app)
     return app

@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from ui.app import load_files
 from ui.imports import ImageImporter
 from ui.message_bar import MAX_LINES, Level
 
+ROOT = Path(__file__).resolve().parents[2]
 STEP_SECONDS = 5.0  # a refusal is immediate; this only catches something reading far too much
 
 
@@ -456,3 +459,38 @@ def test_importer_refuses_without_reading(tmp_path: Path, bad_files: dict[str, t
             with pytest.raises(Exception, match=re.escape(needle)) as caught:
                 importer.from_path(path)
             assert type(caught.value).__name__ == "InputError"
+
+
+def test_command_line_names_that_are_not_utf8_or_hold_escapes(tmp_path: Path) -> None:
+    # PySide6 crashed (SIGSEGV) building QApplication from an argv holding a name that is not UTF-8.
+    folder = tmp_path / "cli"
+    folder.mkdir()
+    photo = folder / ESCAPES
+    photo.write_bytes(png_bytes())
+    junk = folder / NOT_UTF8
+    junk.write_bytes(b"junk")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ui.app import create_application, create_window, load_files\n"
+        "app = create_application(sys.argv)\n"
+        "window = create_window(device_probe=None)\n"
+        "load_files(window, [Path(a) for a in sys.argv[1:]])\n"
+        "print('PHOTO:', window.content_pane.name_label.full_text())\n"
+        "print('BANNER:', window.message_bar.text)\n"
+        "window.close()\n"
+        "window.shutdown()\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PAINTERLY_CONFIG_DIR=str(tmp_path / "config"))
+    result = subprocess.run(
+        [sys.executable, "-c", script, os.fsencode(photo), os.fsencode(junk)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    out = result.stdout.decode("utf-8", "replace")
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-3000:]
+    assert "PHOTO: a\\x1b]0;pwned\\x07\\x0ab.png" in out, out
+    assert "BANNER: bad\\udce9.png: not an image" in out, out
+    assert b"\x1b" not in result.stdout + result.stderr  # nothing reached the terminal raw
