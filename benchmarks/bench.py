@@ -533,54 +533,18 @@ def _single_level_changes(field_names: set[str]) -> dict[str, Any]:
     return {name: value for name, value in wanted.items() if name in field_names}
 
 
-def _control_channels_last(stylize_module: Any, enabled: bool, report: dict[str, Any]) -> None:
-    """The engine always uses channels_last on CUDA; to measure without it, convert the network back
-    each time the engine places it and skip the input conversion.  Only possible while the engine
-    keeps ``_Run.net`` and ``_Run._prepare``; otherwise the report says so and the run uses the
-    engine's own choice."""
-    import torch
-
-    run_class = getattr(stylize_module, "_Run", None)
-    if run_class is None or not hasattr(run_class, "_prepare"):
-        report["channels_last_control"] = "unavailable (engine.stylize._Run._prepare not found)"
-        return
-
-    def contiguous(self: Any) -> None:
-        if not enabled and isinstance(getattr(self, "net", None), torch.nn.Module):
-            self.net = self.net.to(memory_format=torch.contiguous_format)
-
-    def record(self: Any) -> None:
-        conv = next((m for m in self.net.modules() if isinstance(m, torch.nn.Conv2d)), None)
-        if conv is not None:
-            report["channels_last_effective"] = bool(
-                conv.weight.is_contiguous(memory_format=torch.channels_last)
-                and not conv.weight.is_contiguous()
-            )
-
-    original_init = run_class.__init__
-    original_place = getattr(run_class, "_place_network", None)
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        contiguous(self)
-        record(self)
-
-    def place(self: Any, *args: Any, **kwargs: Any) -> None:
-        assert original_place is not None
-        original_place(self, *args, **kwargs)  # also called again by the out-of-memory fallbacks
-        contiguous(self)
-
-    def prepare(self: Any, image: Any) -> Any:
-        image = image.to(self.device)
-        if enabled and self.device.type == "cuda":
-            return image.contiguous(memory_format=torch.channels_last)
-        return image.contiguous()
-
-    run_class.__init__ = init
-    if original_place is not None:
-        run_class._place_network = place
-    run_class._prepare = prepare
-    report["channels_last_control"] = "patched"
+def _run_options(stylize_module: Any, channels_last: bool | None, report: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``stylize`` that set the memory layout, where this engine version has
+    ``RunOptions``; otherwise the report says so and the run uses the engine's own choice."""
+    options_class = getattr(stylize_module, "RunOptions", None)
+    if channels_last is None:
+        return {"preview_interval": math.inf}
+    if options_class is None:
+        report["channels_last_control"] = "unavailable (engine.stylize.RunOptions not found)"
+        return {"preview_interval": math.inf}
+    report["channels_last_control"] = "RunOptions"
+    report["channels_last_effective"] = bool(channels_last)
+    return {"options": options_class(preview_interval=math.inf, channels_last=bool(channels_last))}
 
 
 def child_main(spec: dict[str, Any]) -> int:
@@ -597,8 +561,7 @@ def child_main(spec: dict[str, Any]) -> int:
     from engine.records import Finished
 
     report: dict[str, Any] = {"notes": []}
-    if spec.get("channels_last") is not None:
-        _control_channels_last(stylize_module, bool(spec["channels_last"]), report)
+    run_options = _run_options(stylize_module, spec.get("channels_last"), report)
     field_names = {f.name for f in dataclasses.fields(StyleParams)}
     changes: dict[str, Any] = {"size": spec["size"], "device": spec["device"]}
     for key in ("iterations", "optimizer", "precision"):
@@ -618,7 +581,7 @@ def child_main(spec: dict[str, Any]) -> int:
         notices: list[str] = []
         levels = 1
         started = time.perf_counter()
-        for record in stylize_module.stylize(job, preview_interval=math.inf):
+        for record in stylize_module.stylize(job, **run_options):
             if isinstance(record, Finished):
                 finished = record
                 break

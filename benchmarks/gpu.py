@@ -12,9 +12,9 @@ Measures, each configuration in a fresh process (see bench.py for how):
    * a 2048 px result with the default preset and its own iteration count (goal: under 30 s);
    both in float32 and bfloat16 network precision;
 2. seconds per iteration and peak memory at 512, 1024, 2048 and 4096 px for float32 vs bfloat16
-   network precision (StyleParams.precision) and channels_last on vs off (the engine always uses
-   channels_last on CUDA; "off" converts the network back in the child process, see
-   bench._control_channels_last).
+   network precision (StyleParams.precision) and channels_last on vs off (the engine uses
+   channels_last on CUDA by default; the child process sets it through engine.stylize.RunOptions,
+   see bench._run_options).
 
 Cases run in that order and stop when ``--budget`` seconds are spent; what was skipped is listed.
 Without CUDA it prints a message and exits 0.

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from engine import hostmemory
-from engine.params import StyleJob, StyleParams
+from engine.params import StyleParams
 
 BLOCK = 256 * 2**20  # well above glibc's largest dynamic mmap threshold (32 MiB)
 PAGES = BLOCK // 4096
@@ -48,19 +48,17 @@ def test_disabled_or_unavailable_changes_nothing(monkeypatch) -> None:
 
 @pytest.mark.skipif(not hostmemory.available(), reason="needs glibc")
 def test_a_run_keeps_freed_memory_only_when_the_larger_peak_fits(tmp_path: Path, monkeypatch) -> None:
-    from engine import stylize as stylize_module
     from engine.memory import GiB
-    from engine.weights import random_weights
+    from engine.run import fallback
 
     rng = np.random.default_rng(0)
     for name in ("photo.png", "paint.png"):
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(tmp_path / name)
     params = StyleParams(size=64, iterations=1, device="cpu")
-    job = StyleJob(tmp_path / "photo.png", (tmp_path / "paint.png",), params)
-    run = stylize_module._Run(job, None, random_weights(width_divisor=16, seed=0), 0.5, 0)
-    monkeypatch.setattr(stylize_module, "available_bytes", lambda device: 16 * GiB)
-    assert run.may_keep_freed_memory(params, (64, 48))
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(fallback, "available_bytes", lambda device: 16 * GiB)
+    assert fallback.may_keep_freed_memory(params, (64, 48), cpu)
     big = params.replace(size=4096, coarse_to_fine=False)
-    assert not run.may_keep_freed_memory(big, (4096, 3072))  # 56 GiB without the price
-    monkeypatch.setattr(stylize_module, "available_bytes", lambda device: 1 * GiB)
-    assert not run.may_keep_freed_memory(params, (64, 48))
+    assert not fallback.may_keep_freed_memory(big, (4096, 3072), cpu)  # 56 GiB without the price
+    monkeypatch.setattr(fallback, "available_bytes", lambda device: 1 * GiB)
+    assert not fallback.may_keep_freed_memory(params, (64, 48), cpu)

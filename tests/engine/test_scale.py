@@ -14,7 +14,8 @@ from engine.memory import GiB, estimate_peak_bytes, plan_memory
 from engine.params import Optimizer, StyleJob, StyleParams
 from engine.plan import plan_levels
 from engine.records import Finished, Progress, StopReason
-from engine.stylize import is_out_of_memory, stylize, tile_grid
+from engine.stylize import is_out_of_memory, stylize
+from engine.tiles import tile_grid
 from engine.vgg import VGGFeatures
 from engine.weights import random_weights
 
@@ -95,13 +96,20 @@ def test_tiled_run_reduces_the_loss_without_seams(images, weights) -> None:
     assert at_64 < 2.0 * np.median(jumps)
 
 
+def _network(weights, params: StyleParams):
+    from engine.run.network import Network
+
+    return Network.build(weights, params, torch.device("cpu"), torch.float32)
+
+
 def test_tiled_style_targets_match_whole_image_grams(images, weights) -> None:
-    from engine.stylize import _Run
+    from engine.imageio import load_image
+    from engine.run.targets import style_targets
 
     params = StyleParams(size=160, iterations=1, coarse_to_fine=False, device="cpu")
-    run = _Run(StyleJob(images[0], (images[1],), params), None, weights, 0.5, 0)
-    whole = run.style_targets(256, 0)
-    tiled = run.style_targets(256, 64)
+    network, styles = _network(weights, params), [load_image(images[1])]
+    whole = style_targets(network, styles, (1.0,), params, 256, 0)
+    tiled = style_targets(network, styles, (1.0,), params, 256, 64)
     for name in whole:
         relative = (whole[name] - tiled[name]).norm() / whole[name].norm()
         assert relative < 0.15, name  # only tile borders differ
@@ -110,14 +118,15 @@ def test_tiled_style_targets_match_whole_image_grams(images, weights) -> None:
 def test_tiled_content_target_is_the_whole_image_features(images, weights) -> None:
     """Stitched tile by tile, relu4_2 equals the whole-image features: its receptive field
     (42 px radius) fits in the 64 px margin, so moving tiles read exactly the untiled target."""
-    from engine.stylize import _Run, _to_tensor, resize
+    from engine.imageio import load_image
+    from engine.run.targets import stitched_features
+    from engine.run.tensors import resize, to_tensor
 
     params = StyleParams(size=200, iterations=1, coarse_to_fine=False, device="cpu")
-    run = _Run(StyleJob(images[0], (images[1],), params), None, weights, 0.5, 0)
-    content = resize(_to_tensor(run.content.rgb), (200, 150))
-    with torch.no_grad():
-        whole = run.net(content, {"relu4_2", "relu2_1"})
-    stitched = run.stitched_features(content, {"relu4_2", "relu2_1"}, 64)
+    network = _network(weights, params)
+    content = resize(to_tensor(load_image(images[0]).rgb), (200, 150))
+    whole = network.features(content, {"relu4_2", "relu2_1"})
+    stitched = stitched_features(network, content, {"relu4_2", "relu2_1"}, 64)
     for name, value in whole.items():
         assert stitched[name].shape == value.shape, name
         torch.testing.assert_close(stitched[name], value, rtol=1e-4, atol=1e-5)
@@ -126,7 +135,7 @@ def test_tiled_content_target_is_the_whole_image_features(images, weights) -> No
         for part in tile_grid(200, 150, 64, offset):
             y0, y1, x0, x1 = part.crop
             with torch.no_grad():
-                local = part.core_features(run.net(content[..., y0:y1, x0:x1], {"relu4_2"}))["relu4_2"]
+                local = part.core_features(network(content[..., y0:y1, x0:x1], {"relu4_2"}))["relu4_2"]
             top, bottom, left, right = part.in_whole_image(200, 150).feature_window("relu4_2", 18, 25)
             assert local.shape[-2:] == (bottom - top, right - left)
             torch.testing.assert_close(
@@ -217,7 +226,7 @@ def test_memory_plan_says_what_would_fit() -> None:
 
 
 def test_run_adopts_the_memory_plan_when_it_would_not_fit(images, weights, monkeypatch) -> None:
-    import engine.stylize as stylize_module
+    import engine.run.fallback as stylize_module
 
     # Eight iterations can fill more than five L-BFGS steps of history, so history 5 is smaller.
     params = StyleParams(size=160, iterations=8, coarse_to_fine=False, device="cpu")

@@ -1,0 +1,74 @@
+"""The network a run uses: VGG-19 features on one device, in one precision, and its memory layout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from engine.params import StyleParams
+from engine.vgg import VGGFeatures
+from engine.weights import VGGWeights
+
+
+@dataclass(frozen=True)
+class Network:
+    """A placed feature extractor. ``with_dtype`` gives a new one (the out-of-memory ladder's bfloat16)."""
+
+    module: VGGFeatures
+    device: torch.device
+    dtype: torch.dtype
+    # The layers the losses read.
+    wanted: frozenset[str]
+    channels_last: bool
+
+    @classmethod
+    def build(
+        cls,
+        weights: VGGWeights,
+        params: StyleParams,
+        device: torch.device,
+        dtype: torch.dtype,
+        channels_last: bool | None = None,
+    ) -> Network:
+        """``channels_last`` None: the engine's choice (on CUDA, where it feeds the tensor cores)."""
+        wanted = frozenset(name for name, _ in params.active_content_layers + params.active_style_layers)
+        module = VGGFeatures(weights, params.pooling, params.deepest_layer, keep=wanted)
+        layout = device.type == "cuda" if channels_last is None else channels_last
+        return cls(module, device, dtype, wanted, layout)._placed()
+
+    def _placed(self) -> Network:
+        module = self.module.to(device=self.device, dtype=self.dtype)
+        if self.device.type == "cuda":
+            # Same-size inputs every iteration: let cuDNN pick the fastest kernels once.
+            torch.backends.cudnn.benchmark = True
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        module = module.to(memory_format=memory_format)
+        return Network(module, self.device, self.dtype, self.wanted, self.channels_last)
+
+    def with_dtype(self, dtype: torch.dtype) -> Network:
+        if dtype == self.dtype:
+            return self
+        return Network(self.module, self.device, dtype, self.wanted, self.channels_last)._placed()
+
+    def prepare(self, image: Tensor) -> Tensor:
+        """``image`` on the network's device, in the standard layout.
+
+        The optimised image itself stays contiguous even for a channels-last network: its gradient
+        takes the image's layout, and torch's L-BFGS flattens gradients with view(), which fails
+        on channels-last strides. The layout changes inside ``__call__`` instead (one small copy).
+        """
+        return image.to(self.device)
+
+    def __call__(self, image: Tensor, names: Iterable[str] | None = None) -> dict[str, Tensor]:
+        """Features by layer name of an image already prepared (autograd flows through)."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return self.module(image, self.wanted if names is None else names)
+
+    def features(self, image: Tensor, names: Iterable[str]) -> dict[str, Tensor]:
+        """Features of a CPU image, without gradients (targets)."""
+        with torch.no_grad():
+            return self(self.prepare(image), names)
