@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp);;All files (*)"
@@ -54,6 +55,8 @@ class Prompter:
         box = QMessageBox(self.parent)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(title)
+        # File names go into these questions: never let Qt guess that one is rich text.
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(text)
         yes = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
         box.addButton(reject, QMessageBox.ButtonRole.RejectRole)

@@ -183,6 +183,8 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self._mode = mode or Qt.TextElideMode.ElideMiddle
+        # It shows file names: a name like "<img src=...>.png" must stay text, not become markup.
+        self.setTextFormat(Qt.TextFormat.PlainText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(20)
         self.set_full_text(text)
