@@ -46,6 +46,12 @@ def _number_list(text: str) -> tuple[float, ...]:
     return numbers
 
 
+def _file_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the file name is empty")
+    return text
+
+
 def _whole_number(text: str) -> int:
     """An integer exactly as written: a seed above 2**53 must not pass through a float."""
     try:
@@ -127,9 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "stylize", help="repaint a photo", description="Repaint a photo in a painting's style."
     )
-    run.add_argument("--content", required=True, metavar="C", help="the photo to repaint")
+    run.add_argument("--content", required=True, type=_file_name, metavar="C", help="the photo to repaint")
     run.add_argument(
-        "--style", required=True, action="append", metavar="S", help="a painting (repeat for several)"
+        "--style",
+        required=True,
+        action="append",
+        type=_file_name,
+        metavar="S",
+        help="a painting (repeat for several)",
     )
     run.add_argument(
         "--blend", type=_number_list, metavar="W,W", help="relative weight of each style, e.g. 0.7,0.3"

@@ -74,6 +74,8 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     ``InputError`` naming the file.
     """
     path = Path(path)
+    if path.name in ("", ".", ".."):  # "/", ".": a folder, and no name to put a sidecar beside
+        raise InputError("is a folder, not an image file", path)
     sidecar = sidecar_path(path)
     has_sidecar = safe_exists(sidecar)
     problem: InputError | None = None

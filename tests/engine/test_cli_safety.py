@@ -285,3 +285,16 @@ def test_a_weights_file_is_an_input_too(photos, capsys) -> None:
     assert run(*base(photos, weights, "--overwrite", "--weights", str(weights))) == 2
     assert "never writes over an input" in one_error_line(capsys)
     assert weights.read_bytes() == original
+
+
+@pytest.mark.parametrize("target", ["/", ".", ".."])
+def test_info_on_a_folder_is_one_line(capsys, target: str) -> None:
+    assert cli.main(["info", target]) == 2
+    assert "folder" in one_error_line(capsys)
+
+
+def test_empty_input_names_are_usage_errors(photos, capsys) -> None:
+    args = base(photos, photos["dir"] / "out.png")
+    args[args.index("--content") + 1] = ""
+    assert run(*args) == 2
+    assert "empty" in one_error_line(capsys)
