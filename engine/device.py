@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.errors import DeviceError
-from engine.memory import host_available_bytes
+from engine.hostmemory import host_available_bytes
 from engine.params import DeviceChoice, Precision
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Keeping freed host memory for the next iteration (glibc on Linux).
+"""Host memory: how much is available, and keeping freed memory for the next iteration (glibc).
 
 glibc hands every large block (above its mmap threshold, at most 32 MiB) straight back to the kernel
 when it is freed, and the kernel zeroes the pages again when the next allocation touches them. A
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import platform
 import sys
 from collections.abc import Iterator
@@ -78,3 +79,18 @@ def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
         libc.mallopt(M_MMAP_THRESHOLD, _DEFAULT_THRESHOLD)
         libc.mallopt(M_TRIM_THRESHOLD, _DEFAULT_TRIM)
         libc.malloc_trim(0)
+
+
+def host_available_bytes() -> int:
+    """Memory the operating system says is available to a new allocation, in bytes."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30

@@ -11,7 +11,6 @@ network's weights.  The level with the largest of these peaks decides.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -111,21 +110,6 @@ def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: in
         + RUNTIME_OVERHEAD.get(device_type, 0)
     )
     return int(total)
-
-
-def host_available_bytes() -> int:
-    """Memory the operating system says is available to a new allocation, in bytes."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 8 * GiB
 
 
 @dataclass(frozen=True)
