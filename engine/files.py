@@ -36,6 +36,9 @@ TEMP_PREFIX = ".painterly-"
 # ".painterly-<pid>-<random>[suffix]": what ``atomic_write`` creates and ``remove_stale_temporaries``
 # may delete. Anything else in the folder, whatever its name, is never touched.
 _TEMP_NAME = re.compile(r"\.painterly-(\d{1,10})-[A-Za-z0-9_]{4,16}(\.[A-Za-z0-9]{1,8})?\Z")
+# What versions before the pid was in the name left: tempfile's 8 random characters. Their writer
+# cannot be known, so only their age makes them stale.
+_LEGACY_TEMP_NAME = re.compile(r"\.painterly-[a-z0-9_]{8}(\.[A-Za-z0-9]{1,8})?\Z")
 # A temporary file whose writer is alive is left alone unless it is this old: a pid can be reused
 # by an unrelated process, and no save takes a day.
 _STALE_AGE = 24 * 3600.0
@@ -297,7 +300,7 @@ def stale_temporaries(folder: Path, *, now: float | None = None) -> list[Path]:
         return []
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if match is None:
+        if match is None and _LEGACY_TEMP_NAME.match(entry.name) is None:
             continue
         try:
             info = entry.stat(follow_symlinks=False)
@@ -305,7 +308,8 @@ def stale_temporaries(folder: Path, *, now: float | None = None) -> list[Path]:
             continue
         if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
             continue
-        if _process_alive(int(match.group(1))) and now - info.st_mtime < _STALE_AGE:
+        young = now - info.st_mtime < _STALE_AGE
+        if young and (match is None or _process_alive(int(match.group(1)))):
             continue
         found.append(Path(entry.path))
     return found

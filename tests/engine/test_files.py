@@ -143,3 +143,10 @@ def test_printable_leaves_no_control_character(text: str) -> None:
 def test_printable_keeps_ordinary_text() -> None:
     for text in ("café.png", "写真.jpg", "a b-c_d (1).png", "naïve ✓"):
         assert printable(text) == text
+
+
+def test_leftovers_of_older_versions_are_removed_once_a_day_old(tmp_path: Path) -> None:
+    legacy = tmp_path / ".painterly-k2x9_q7z.png"
+    legacy.write_bytes(b"half a picture from an older version")
+    assert stale_temporaries(tmp_path) == []
+    assert stale_temporaries(tmp_path, now=time.time() + 2 * 24 * 3600) == [legacy]
