@@ -868,15 +868,3 @@ class ParamPanel(QScrollArea):
             self._update_preset_state()
             self._update_size_hint()
 
-    # -- for tests and the tooltip audit -------------------------------------
-    def all_controls(self) -> list[QWidget]:
-        controls: list[QWidget] = [
-            self.preset_combo,
-            self.advanced.button,
-            self.print_length,
-            self.print_unit,
-            self.memory_apply,
-        ]
-        for field in self.fields.values():
-            controls.extend(field.controls())
-        return controls

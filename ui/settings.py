@@ -209,12 +209,6 @@ class Settings:
     def set_geometry(self, value: QByteArray) -> None:
         self._set("window/geometry", value)
 
-    def window_state(self) -> QByteArray | None:
-        return self._bytes("window/state")
-
-    def set_window_state(self, value: QByteArray) -> None:
-        self._set("window/state", value)
-
     def splitter_state(self, name: str) -> QByteArray | None:
         return self._bytes(f"window/splitter_{name}")
 
