@@ -36,7 +36,3 @@ class OutputExistsError(InputError):
 
 class DeviceError(PainterlyError):
     """The requested compute device is not available."""
-
-
-class NumericalError(PainterlyError):
-    """A loss became NaN or infinite; the last good image is kept."""

@@ -11,7 +11,6 @@ it for ``painterly info FILE``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine import files
 from engine.errors import InputError
 from engine.params import StyleJob, StyleParams
 from engine.records import Finished
@@ -40,7 +40,9 @@ _VERSIONED = (
     ("numpy", "numpy"),
     ("pillow", "PIL"),
 )
-_HASH_CHUNK = 1 << 20
+# Inputs are only hashed, a piece at a time, so any real image is admitted; what this refuses is
+# a FIFO (which would block), a device (which never ends) or a folder.
+_HASH_FILE_LIMIT = 4 << 30
 
 
 def build_recipe(finished: Finished, *, inputs: Mapping[str | Path, str] | None = None) -> dict[str, Any]:
@@ -146,15 +148,12 @@ def _describe(path: Path, known: _Hashes) -> dict[str, Any]:
 
 
 def _hash_file(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as f:
-            while chunk := f.read(_HASH_CHUNK):
-                digest.update(chunk)
-    except OSError:
+        with files.open_regular_file(path, limit=_HASH_FILE_LIMIT, what="input") as stream:
+            return files.file_sha256(stream)
+    except (InputError, OSError):
         log.warning("%s: cannot read it to record its hash in the recipe", path)
         return None
-    return digest.hexdigest()
 
 
 def _finite_or_none(value: Any) -> float | None:

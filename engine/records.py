@@ -85,9 +85,6 @@ class Finished:
     def completed(self) -> bool:
         return self.reason is StopReason.COMPLETED
 
-    def preview_uint8(self) -> np.ndarray:
-        return to_uint8(self.image)
-
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))

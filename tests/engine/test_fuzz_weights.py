@@ -30,6 +30,7 @@ from hypothesis.extra import numpy as hnp
 from engine import weights as W
 from engine.errors import InputError
 from engine.text import printable
+from engine.weightfiles.read import SUPPORTED_EXTENSIONS
 
 # torch and scipy warn about what they find in damaged files (pickle protocols, repeated names).
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -173,7 +174,7 @@ _MAGIC: dict[str, Callable[[int], bytes]] = {
 @given(
     body=st.binary(max_size=4096),
     magic=st.sampled_from(["none", *_MAGIC]),
-    suffix=st.sampled_from(W.SUPPORTED_EXTENSIONS),
+    suffix=st.sampled_from(SUPPORTED_EXTENSIONS),
 )
 def test_random_bytes_give_one_line(body: bytes, magic: str, suffix: str, folder: Path) -> None:
     prefix = _MAGIC[magic](len(body)) if magic != "none" else b""

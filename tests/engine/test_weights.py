@@ -32,6 +32,8 @@ import torch.nn.functional as F
 
 from engine import weights as W
 from engine.errors import WeightsError
+from engine.weightfiles import checks, key_schemes, limits, matlab_file, safetensors_file
+from engine.weightfiles import read as read_module
 from engine.weights import (
     CAFFE,
     CONV_LAYERS,
@@ -86,7 +88,7 @@ def tiny() -> tuple[VGGWeights, dict[str, torch.Tensor]]:
 def _features_state(layers: Layers, prefix: str = "") -> dict[str, torch.Tensor]:
     state = {}
     for name, (weight, bias) in layers.items():
-        index = W.TORCHVISION_FEATURE_INDEX[name]
+        index = key_schemes.TORCHVISION_FEATURE_INDEX[name]
         state[f"{prefix}features.{index}.weight"] = weight.clone()
         state[f"{prefix}features.{index}.bias"] = bias.clone()
     return state
@@ -465,7 +467,9 @@ def test_unknown_safetensors_preprocessing_is_refused(tiny, tmp_path: Path) -> N
     from safetensors.torch import save_file
 
     path = tmp_path / "odd.safetensors"
-    save_file(W.state_dict(tiny[0]), str(path), metadata={W.SAFETENSORS_PREPROCESSING_KEY: "bgr-ish"})
+    save_file(
+        W.state_dict(tiny[0]), str(path), metadata={safetensors_file.SAFETENSORS_PREPROCESSING_KEY: "bgr-ish"}
+    )
     with pytest.raises(WeightsError) as error:
         read_weights_file(path, tiny[0].widths)
     assert "bgr-ish" in _one_line(error, path)
@@ -485,7 +489,9 @@ def test_known_file_names_decide_the_preprocessing(name: str, convention, tiny, 
 def test_known_hash_decides_the_preprocessing(tiny, tmp_path: Path, monkeypatch) -> None:
     path = write_features_pth(tiny[0], {}, tmp_path / "renamed.pth")
     sha = W.file_sha256(path)
-    monkeypatch.setattr(W, "_KNOWN_FILES", (("zzzz", "nothing", CAFFE), (sha[:8], "a test file", MATCONVNET)))
+    monkeypatch.setattr(
+        read_module, "_KNOWN_FILES", (("zzzz", "nothing", CAFFE), (sha[:8], "a test file", MATCONVNET))
+    )
     assert read_weights_file(path, tiny[0].widths).preprocessing is MATCONVNET
 
 
@@ -520,7 +526,7 @@ def test_random_weights_are_deterministic_and_vgg_shaped() -> None:
     assert a.widths == tuple(w // 16 for w in VGG19_WIDTHS)
     assert all(torch.equal(a.layers[n][0], b.layers[n][0]) for n in CONV_LAYERS)
     assert not torch.equal(a.layers["conv1_1"][0], c.layers["conv1_1"][0])
-    W._validate(a.layers, a.widths, Path("random"))
+    checks.validate_layers(a.layers, a.widths, Path("random"))
     # Activations neither vanish nor explode through all 16 layers, for either convention.
     for convention in (CAFFE, TORCHVISION):
         net = random_weights(16, seed=0, preprocessing=convention)
@@ -565,7 +571,7 @@ def test_torchvision_weights_map_features_to_conv_names(tmp_path: Path, monkeypa
     state: dict[str, torch.Tensor] = {"classifier.6.bias": torch.zeros(1000)}
     in_channels = 3
     for number, (name, width) in enumerate(zip(CONV_LAYERS, VGG19_WIDTHS, strict=True)):
-        index = W.TORCHVISION_FEATURE_INDEX[name]
+        index = key_schemes.TORCHVISION_FEATURE_INDEX[name]
         state[f"features.{index}.weight"] = torch.full((width, in_channels, 3, 3), float(number))
         state[f"features.{index}.bias"] = torch.full((width,), float(-number))
         in_channels = width
@@ -692,7 +698,7 @@ def test_unknown_extension_lists_the_supported_ones(tiny, tmp_path: Path) -> Non
     path = write_ours_pth(tiny[0], {}, tmp_path / "net.onnx")
     with pytest.raises(WeightsError) as error:
         load_weights(path)
-    assert all(ext in _one_line(error, path) for ext in W.SUPPORTED_EXTENSIONS)
+    assert all(ext in _one_line(error, path) for ext in read_module.SUPPORTED_EXTENSIONS)
 
 
 def test_content_decides_over_the_extension(tiny, tmp_path: Path, caplog) -> None:
@@ -927,12 +933,12 @@ def test_a_zip_bomb_whose_entries_add_up_past_the_limit_is_refused(tmp_path: Pat
 
 def test_a_zip_of_too_many_entries_is_refused(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "many.pth"
-    path.write_bytes(_zip([(f"archive/data/{i}", b"", 0, 0) for i in range(W.ZIP_MAX_ENTRIES + 1)]))
-    _forbid(monkeypatch, W.zipfile, "ZipFile")  # not even zipfile sees the directory
+    path.write_bytes(_zip([(f"archive/data/{i}", b"", 0, 0) for i in range(limits.ZIP_MAX_ENTRIES + 1)]))
+    _forbid(monkeypatch, zipfile, "ZipFile")  # not even zipfile sees the directory
     _forbid(monkeypatch, W.torch, "load")
     with pytest.raises(WeightsError) as error:
         read_weights_file(path)
-    assert f"{W.ZIP_MAX_ENTRIES + 1} entries" in _one_line(error, path)
+    assert f"{limits.ZIP_MAX_ENTRIES + 1} entries" in _one_line(error, path)
 
 
 @pytest.mark.parametrize(
@@ -962,7 +968,7 @@ def test_a_pickle_of_a_million_operations_is_refused_before_it_is_unpickled(
 ) -> None:
     # One byte per empty list: 1.1 MB that torch's unpickler would turn into
     # 1.1 million objects (70 MB); a hundred times more would be gigabytes.
-    pickled = b"\x80\x02(" + b"]" * (W.PICKLE_MAX_OPERATIONS + 10) + b"l."
+    pickled = b"\x80\x02(" + b"]" * (limits.PICKLE_MAX_OPERATIONS + 10) + b"l."
     path = tmp_path / f"lists-{fmt}.pth"
     if fmt == "zip":
         path.write_bytes(_zip([("archive/data.pkl", pickled, 0, len(pickled))]))
@@ -990,7 +996,7 @@ def test_pickles_of_more_bytes_than_a_state_dict_needs_are_refused(
 ) -> None:
     # One 2 MiB string where a state dict's pickle is 3.4 KB in all (the limit
     # is lowered to 1 MiB to keep the file small).
-    monkeypatch.setattr(W, "PICKLE_MAX_BYTES", 1 << 20)
+    monkeypatch.setattr(limits, "PICKLE_MAX_BYTES", 1 << 20)
     pickled = pickle.dumps({"conv1_1.weight": "x" * (2 << 20)}, protocol=2)
     path = tmp_path / f"long-{fmt}.pth"
     path.write_bytes(_zip([("archive/data.pkl", pickled, 0, len(pickled))]) if fmt == "zip" else pickled)
@@ -1003,7 +1009,7 @@ def test_pickles_of_more_bytes_than_a_state_dict_needs_are_refused(
 def test_a_legacy_pickle_file_is_bounded_by_the_file_size_limit(tiny, tmp_path: Path, monkeypatch) -> None:
     path = write_quantised_bin(tiny[0], tiny[1], tmp_path / "net.bin")
     assert read_weights_file(path).layers["conv1_1"][0].shape == (4, 3, 3, 3)
-    monkeypatch.setattr(W, "WEIGHTS_FILE_LIMIT", path.stat().st_size - 1)
+    monkeypatch.setattr(limits, "WEIGHTS_FILE_LIMIT", path.stat().st_size - 1)
     _forbid(monkeypatch, W.torch, "load")
     with pytest.raises(WeightsError) as error:
         read_weights_file(path)
@@ -1133,9 +1139,9 @@ def test_matlab_data_is_inflated_piecewise_and_refused_once_past_the_limit(
     path = tmp_path / "two-halves.mat"
     path.write_bytes(_mat_file(_mat_compressed(stream)))
     inflated: list[int] = []
-    real_inflate = W._InflatingSource.inflate
+    real_inflate = matlab_file._InflatingSource.inflate
     monkeypatch.setattr(
-        W._InflatingSource, "inflate", lambda self, n: inflated.append(n) or real_inflate(self, n)
+        matlab_file._InflatingSource, "inflate", lambda self, n: inflated.append(n) or real_inflate(self, n)
     )
     _forbid(monkeypatch, scipy.io, "loadmat")
     tracemalloc.start()
@@ -1171,7 +1177,7 @@ def test_matlab_files_that_would_exhaust_or_crash_scipy_are_refused_unread(
     variables = {
         "structs-without-fields": _struct_without_fields([10000, 3000]),
         "reserved-data-type": _mat_array(6, [1, 1], b"layers", _mat_element(8, bytes(8))),
-        "nested-too-deep": _nested_cells(W.MAT_MAX_DEPTH + 5),
+        "nested-too-deep": _nested_cells(limits.MAT_MAX_DEPTH + 5),
         "huge-cell": _mat_array(1, [1 << 30, 4], b"meta", b""),
         "text-without-bytes": _mat_array(4, [1 << 30, 1 << 10], b"net", _mat_element(16, b"")),
         "sparse": _mat_array(5, [3, 3], b"params", b""),
@@ -1314,7 +1320,7 @@ def test_safetensors_headers_are_checked_before_any_tensor_is_read(
     content, expected = SAFETENSORS_CASES[case]
     path = tmp_path / f"{case}.safetensors"
     path.write_bytes(content)
-    _forbid(monkeypatch, W, "_tensor_from_file")
+    _forbid(monkeypatch, safetensors_file, "_tensor_from_file")
     with pytest.raises(WeightsError) as error:
         read_weights_file(path)
     assert expected in _one_line(error, path)
@@ -1330,8 +1336,8 @@ def test_safetensors_of_every_supported_dtype_read_back(tmp_path: Path) -> None:
     tensors["empty"] = torch.zeros(0, 5)
     path = tmp_path / "dtypes.safetensors"
     save_file(tensors, str(path), metadata={"k": "v"})
-    with W._open_weights_file(path) as stream:
-        read, metadata = W._read_safetensors(stream, path)
+    with limits.open_weights_file(path) as stream:
+        read, metadata = safetensors_file.read_safetensors(stream, path)
     assert metadata == {"k": "v"} and read.keys() == tensors.keys()
     for name, tensor in tensors.items():
         assert read[name].dtype == tensor.dtype and torch.equal(read[name], tensor), name
@@ -1406,7 +1412,7 @@ def test_folders_missing_files_and_oversized_files_are_one_line(
     assert "not found" in _one_line(error, tmp_path / "absent.pth")
     big = tmp_path / "big.pth"
     big.write_bytes(bytes(2048))
-    monkeypatch.setattr(W, "WEIGHTS_FILE_LIMIT", 1024)
+    monkeypatch.setattr(limits, "WEIGHTS_FILE_LIMIT", 1024)
     with pytest.raises(WeightsError) as error:
         read(big)
     assert "the weights file is too large (2.0 KiB; the limit is 1.0 KiB)" in _one_line(error, big)
