@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from engine.params import VGG19_LAYERS, Pooling
 
 if TYPE_CHECKING:
-    from engine.weights import VGGWeights
+    from engine.weightfiles.record import VGGWeights
 
 
 class VGGFeatures(nn.Module):

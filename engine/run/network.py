@@ -10,7 +10,7 @@ from torch import Tensor
 
 from engine.params import StyleParams
 from engine.vgg import VGGFeatures
-from engine.weights import VGGWeights
+from engine.weightfiles.record import VGGWeights
 
 
 @dataclass(frozen=True)
