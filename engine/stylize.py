@@ -27,7 +27,7 @@ from torch import Tensor
 
 from engine.device import choose_device, network_dtype
 from engine.imageio import LoadedImage, load_image
-from engine.params import InitMode, StyleJob, StyleParams
+from engine.params import InitMode, Method, StyleJob, StyleParams
 from engine.plan import check_output_shape, check_style_shape, level_sizes, output_size, plan_levels
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.run.fallback import LevelInputs, is_out_of_memory, run_level
@@ -82,8 +82,18 @@ def _load_inputs(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> _
     return _Inputs(content, styles, init)
 
 
-def initial_image(inputs: _Inputs, params: StyleParams, size: tuple[int, int]) -> Tensor:
+def instant_draft(inputs: _Inputs, params: StyleParams, blend: tuple[float, ...], size: tuple[int, int]):
+    """The instant draft (engine.instant) of the inputs at ``size``, float32 H x W x 3."""
+    from engine import instant  # onnxruntime loads only for a job that uses it
+
+    styles = [style.rgb for style in inputs.styles]
+    return instant.draft(inputs.content.rgb, styles, blend, size, params.strength, params.style_scale)
+
+
+def initial_image(inputs: _Inputs, params: StyleParams, size: tuple[int, int], blend=(1.0,)) -> Tensor:
     content = resize(to_tensor(inputs.content.rgb), size)
+    if params.init is InitMode.DRAFT:
+        return to_tensor(instant_draft(inputs, params, blend, size))
     if params.init is InitMode.IMAGE:
         assert inputs.init is not None
         return resize(to_tensor(inputs.init.rgb), size)
@@ -132,8 +142,38 @@ def stylize(
     decoded twice (and the run uses exactly what the caller checked).
     """
     options = options or RunOptions(preview_interval=preview_interval, preview_every=preview_every)
+    if job.params.method is Method.INSTANT:
+        yield from _instant(job, decoded)
+        return
     with torch.inference_mode(False):
         yield from _run(job, should_stop or (lambda: False), weights, decoded, options)
+
+
+def _instant(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> Iterator[Record]:
+    """The instant method: one pass of the feed-forward network, one progress record, the result."""
+    from engine import instant
+
+    started = time.perf_counter()
+    inputs = _load_inputs(job, decoded)
+    size = output_size(inputs.content.size, job.params.size)
+    image = instant_draft(inputs, job.params, job.normalized_blend, size)
+    elapsed = time.perf_counter() - started
+    yield Progress(iteration=1, total=1, elapsed=elapsed, losses={}, preview=to_uint8(image), size=size)
+    alpha = None
+    if inputs.content.alpha is not None:
+        alpha_tensor = torch.from_numpy(inputs.content.alpha.astype(np.float32))[None, None]
+        alpha = resize(alpha_tensor, size)[0, 0].numpy()
+    yield Finished(
+        job=job,
+        image=image,
+        iterations=1,
+        seconds=elapsed,
+        device=instant.device_name(),
+        losses={},
+        alpha=alpha,
+        weights_id=instant.WEIGHTS_ID,
+        extra={"inputs": inputs.hashes()},
+    )
 
 
 def _run(
@@ -165,7 +205,10 @@ def _run(
     level_params = params
     image: Tensor | None = None
     for index, (level, (size, _)) in enumerate(zip(levels, sizes, strict=True)):
-        image = initial_image(inputs, params, size) if image is None else resize(image.float().cpu(), size)
+        if image is None:
+            image = initial_image(inputs, params, size, job.normalized_blend)
+        else:
+            image = resize(image.float().cpu(), size)
         log.info("level %d/%d: %dx%d, %d iterations", index + 1, len(levels), *size, level.iterations)
         steps = run_level(image, level, index, level_params, network, level_inputs, iteration + 1)
         done_in_level = 0
