@@ -21,7 +21,7 @@ from engine.files import atomic_write_text
 from engine.metadata import read_recipe
 from engine.params import StyleJob
 from engine.recipe import build_recipe
-from engine.records import Finished, Progress
+from engine.records import Progress
 from engine.results import OutputSpec, snapshot, write_result
 
 log = logging.getLogger(__name__)
@@ -36,22 +36,6 @@ class PendingAutosave:
     recipe: dict[str, Any]
     iteration: int
     saved_at: float  # time.time()
-
-
-def snapshot_finished(
-    job: StyleJob,
-    image: np.ndarray,
-    iteration: int,
-    elapsed: float,
-    losses: dict[str, float] | Any,
-    *,
-    device: str = "",
-    weights_id: str = "",
-    message: str = "",
-) -> Finished:
-    """A ``Finished`` record for an image taken mid-run, so its recipe is built the same way."""
-    progress = Progress(iteration=iteration, total=iteration, elapsed=elapsed, losses=dict(losses))
-    return snapshot(job, progress, image, device=device, weights_id=weights_id, message=message)
 
 
 class AutosaveStore:
@@ -74,9 +58,7 @@ class AutosaveStore:
         return self.folder / self.INFO_NAME
 
     def snapshot(self, job: StyleJob, image: np.ndarray, progress: Progress) -> None:
-        finished = snapshot_finished(
-            job, image, progress.iteration, progress.elapsed, progress.losses, message="autosave during a run"
-        )
+        finished = snapshot(job, progress, image, message="autosave during a run")
         recipe = build_recipe(finished)
         self.folder.mkdir(parents=True, exist_ok=True)
         write_result(finished, OutputSpec(self.image_path, overwrite=True), recipe=recipe)

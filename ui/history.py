@@ -1,12 +1,9 @@
-"""History: every finished or stopped run of the session as a strip of thumbnails."""
+"""History: every finished or stopped run of the session (``RunModel.history``) as a strip of thumbnails."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPainter, QPaintEvent
+from PySide6.QtGui import QIcon, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListView,
@@ -18,56 +15,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.records import Finished, StopReason
-from engine.text import printable
 from ui.imports import plain_tooltip
-from ui.qtutil import format_duration, icon, thumbnail
+from ui.model import HistoryEntry
+from ui.qtutil import icon, thumbnail
 
 THUMB = QSize(96, 72)
-# Each entry holds its full-size float image; beyond this many the oldest are let go.
-HISTORY_LIMIT = 40
-
-REASON_TEXT = {
-    StopReason.COMPLETED: "finished",
-    StopReason.STOPPED: "stopped",
-    StopReason.TIME_LIMIT: "time limit",
-    StopReason.NUMERICAL_ERROR: "numerical error",
-    StopReason.OUT_OF_MEMORY: "out of memory",
-}
-
-
-@dataclass
-class HistoryEntry:
-    number: int
-    finished: Finished
-    image: QImage  # the result for display (full size)
-    created: float = field(default_factory=time.time)
-    label: str = ""  # e.g. "recovered"
-
-    @property
-    def title(self) -> str:
-        reason = self.label or REASON_TEXT.get(self.finished.reason, str(self.finished.reason))
-        return f"#{self.number} · {self.finished.iterations} it · {reason}"
-
-    @property
-    def details(self) -> str:
-        f = self.finished
-        params = f.job.params
-        # File names and messages come from outside (a recipe, an error): shown inert.
-        styles = ", ".join(printable(p.name) for p in f.job.styles)
-        lines = [
-            self.title,
-            f"{f.image.shape[1]} × {f.image.shape[0]} px, "
-            f"{format_duration(f.seconds)} on {printable(f.device or 'unknown')}",
-            f"Photo: {printable(f.job.content.name)}",
-            f"Style: {styles}",
-            f"Preset: {printable(params.preset)}; style weight {params.style_weight:g}, content weight "
-            f"{params.content_weight:g}, seed {params.seed}",
-        ]
-        if f.message:
-            lines.append(printable(f.message))
-        lines.append("Click to view · right-click to restore its settings or export it")
-        return "\n".join(lines)
 
 
 class HistoryList(QListWidget):
@@ -94,8 +46,8 @@ class HistoryStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("HistoryStrip")
+        # The entries shown, in the order of the list's rows (the model's history, which it binds to).
         self.entries: list[HistoryEntry] = []
-        self._number = 0
         self.list = HistoryList()
         self.list.setObjectName("HistoryList")
         self.list.setViewMode(QListView.ViewMode.IconMode)
@@ -144,14 +96,10 @@ class HistoryStrip(QWidget):
         button.setToolTip(tip)
         return button
 
-    def add(self, finished: Finished, image: QImage, label: str = "") -> HistoryEntry:
-        self._number += 1
-        entry = HistoryEntry(self._number, finished, image, label=label)
-        while len(self.entries) >= HISTORY_LIMIT:
-            self.entries.pop(0)
-            self.list.takeItem(0)
+    def add_entry(self, entry: HistoryEntry) -> None:
+        """Show a new entry of the model's history, selected (without signalling the selection)."""
         self.entries.append(entry)
-        item = QListWidgetItem(QIcon(thumbnail(image, THUMB, self.devicePixelRatioF())), entry.title)
+        item = QListWidgetItem(QIcon(thumbnail(entry.image, THUMB, self.devicePixelRatioF())), entry.title)
         item.setToolTip(plain_tooltip(entry.details))
         item.setData(Qt.ItemDataRole.UserRole, entry.number)
         item.setSizeHint(QSize(THUMB.width() + 44, THUMB.height() + self.fontMetrics().height() + 14))
@@ -161,7 +109,15 @@ class HistoryStrip(QWidget):
         self.list.blockSignals(False)
         self.list.scrollToItem(item)
         self._update_buttons()
-        return entry
+
+    def drop_entry(self, entry: HistoryEntry) -> None:
+        """Let go of an entry the model's history no longer holds."""
+        for row, shown in enumerate(self.entries):
+            if shown is entry:
+                self.entries.pop(row)
+                self.list.takeItem(row)
+                break
+        self._update_buttons()
 
     def current(self) -> HistoryEntry | None:
         row = self.list.currentRow()

@@ -1,18 +1,21 @@
-"""The studio's main window: inputs on the left, the painting in the middle, parameters on the right."""
+"""The studio's main window: inputs on the left, the painting in the middle, parameters on the right.
+
+The window lays out the widgets and wires them to the run model (``ui.model.RunModel``), which
+holds the state: the parameters being edited, the run and its records, the history.  Saving
+pictures is ``ui.export``, crash recovery ``ui.recovery``, the commands and menus ``ui.actions``.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QImage, QKeyEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -20,24 +23,23 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.encode import OUTPUT_FORMATS
-from engine.errors import InputError, OutputExistsError
+from engine.errors import InputError
 from engine.files import safe_exists
 from engine.imageio import load_image
 from engine.metadata import read_recipe, sidecar_path
 from engine.params import InitMode, StyleJob, StyleParams
 from engine.recipe import job_from_recipe
-from engine.records import Finished, StopReason
-from engine.results import OutputSpec, SaveError, check_output, job_inputs, save_result
+from engine.records import Finished, Progress, StopReason
 from ui.about import AboutDialog
-from ui.autosave import AUTOSAVE_INTERVAL, AutosaveStore, snapshot_finished
+from ui.actions import build_actions
+from ui.autosave import AUTOSAVE_INTERVAL, AutosaveStore
+from ui.export import Exporter
 from ui.fields import ENUM_TEXT
-from ui.history import HistoryEntry, HistoryStrip
+from ui.history import HistoryStrip
 from ui.image_pane import ContentPane
 from ui.imports import (
     ImageImporter,
@@ -49,15 +51,17 @@ from ui.imports import (
     shown,
 )
 from ui.message_bar import Level, MessageBar
+from ui.model import Frame, HistoryEntry, RunModel, RunState
 from ui.param_panel import ParamPanel
 from ui.progress_panel import ProgressPanel
-from ui.prompts import EXPORT_FORMATS, IMAGE_FILTER, RECIPE_FILTER, WEIGHTS_FILTER, Prompter
-from ui.qtutil import describe_exception, format_duration, guarded, icon, qimage_to_rgb, rgb_to_qimage
+from ui.prompts import IMAGE_FILTER, RECIPE_FILTER, WEIGHTS_FILTER, Prompter
+from ui.qtutil import describe_exception, format_duration, guarded, icon
+from ui.recovery import Recovery
 from ui.result_view import ResultView
 from ui.settings import CACHE, DATA, SETTINGS, AppLocations, Settings, storage_banner
 from ui.style_list import StyleList
 from ui.warmup import warm_up
-from ui.worker import RunController, StylizeFn, Throttle, WeightsFactory
+from ui.worker import StylizeFn, Throttle, WeightsFactory
 
 log = logging.getLogger(__name__)
 
@@ -137,30 +141,24 @@ class MainWindow(QMainWindow):
         self.importer = ImageImporter(self.locations.cache_dir, temp_dirs, cache_usable=CACHE not in unusable)
         self.autosave = AutosaveStore(self.locations.data_dir, autosave_interval)
         self.autosave_enabled = DATA not in unusable
-        self.controller = RunController(
-            self, stylize=stylize, weights_factory=weights_factory, throttle=throttle
-        )
-        self.available_devices: list[str] | None = None
+        self.model = RunModel(self, stylize=stylize, weights_factory=weights_factory, throttle=throttle)
         self._content_path: Path | None = None
         self._probe: _DeviceProbe | None = None
-
-        # Run state.
-        self._run_job: StyleJob | None = None
-        self._run_started = 0.0
-        self._frame: QImage | None = None
-        self._frame_iteration = 0
-        self._frame_elapsed = 0.0
-        self._frame_losses: dict[str, float] = {}
-        self._result_image: QImage | None = None
         self._close_pending = False
-        self._viewing: HistoryEntry | None = None
         self._compare_held: set[int] = set()
-        self.last_device = ""
-        self.last_weights_id = ""
 
         warm_up()
         self._build_widgets()
-        self._build_actions()
+        self.commands = build_actions(self)
+        self.exporter = Exporter(
+            self.model,
+            self.prompter,
+            self.settings,
+            self.locations.cache_dir,
+            lambda: self.content_pane.image,
+            self.show_message,
+            self.statusBar().showMessage,
+        )
         self._connect()
         # Labels show file names, recipe values and error messages: text from outside, never HTML
         # (Qt would render "<img src=…>" in a name and read that file). No label here is meant as HTML.
@@ -178,7 +176,7 @@ class MainWindow(QMainWindow):
             # import it too, so they wait for the probe rather than stall the window.
             self.params_panel.defer_estimates()
             self._probe = _DeviceProbe(self)
-            self._probe.found.connect(self._on_devices)
+            self._probe.found.connect(self._on_devices_found)
             self._probe.start(device_probe)
 
     # ------------------------------------------------------------------ layout
@@ -274,154 +272,6 @@ class MainWindow(QMainWindow):
         label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         return label
 
-    def _action(
-        self,
-        text: str,
-        tip: str,
-        slot: Callable[[], Any],
-        shortcuts: list[QKeySequence | str] | QKeySequence.StandardKey | None = None,
-        icon_name: str | None = None,
-    ) -> QAction:
-        action = QAction(text, self)
-        if icon_name:
-            action.setIcon(icon(icon_name))
-        if isinstance(shortcuts, QKeySequence.StandardKey):
-            action.setShortcut(shortcuts)
-        elif shortcuts:
-            action.setShortcuts([QKeySequence(s) if isinstance(s, str) else s for s in shortcuts])
-        keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
-        action.setToolTip(f"{tip} ({keys})" if keys else tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(lambda checked=False: slot())
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_action = a(
-            "Open photo…",
-            "Choose the photo to paint",
-            self.open_content,
-            QKeySequence.StandardKey.Open,
-            "open",
-        )
-        self.add_style_action = a(
-            "Add style…", "Add paintings whose style to use", self.add_styles, ["Ctrl+Shift+O"], "add"
-        )
-        self.paste_action = a(
-            "Paste photo",
-            "Use the clipboard's image as the photo",
-            self.content_pane.paste,
-            QKeySequence.StandardKey.Paste,
-            "paste",
-        )
-        self.paste_style_action = a(
-            "Paste style",
-            "Add the clipboard's image as a style",
-            self.style_list.paste,
-            ["Ctrl+Shift+V"],
-            "paste",
-        )
-        self.open_recipe_action = a(
-            "Open recipe from image…",
-            "Restore every setting and the inputs from an image Painterly saved",
-            self.open_recipe,
-            ["Ctrl+Shift+R"],
-            "recipe",
-        )
-        self.save_preview_action = a(
-            "Save preview…",
-            "Save the picture shown now, with its recipe",
-            self.save_preview,
-            QKeySequence.StandardKey.Save,
-            "save",
-        )
-        self.export_action = a(
-            "Export…",
-            "Export the result as PNG, JPEG, WebP or TIFF with its recipe",
-            self.export_result,
-            ["Ctrl+E"],
-            "export",
-        )
-        self.quit_action = a("Quit", "Close Painterly", self.close, QKeySequence.StandardKey.Quit)
-        self.run_action = a(
-            "Run", "Start painting", self.start_run, ["Ctrl+R", "Ctrl+Return", "Ctrl+Enter"], "run"
-        )
-        self.stop_action = a("Stop", "Stop and keep the picture so far", self.stop_run, ["Esc"], "stop")
-        self.fit_action = a(
-            "Fit", "Fit the picture in the view", self.result.view.fit, ["Ctrl+0"], "zoom-fit"
-        )
-        self.actual_action = a(
-            "Actual pixels",
-            "One picture pixel per screen pixel",
-            self.result.view.actual_pixels,
-            ["Ctrl+1"],
-            "zoom-100",
-        )
-        self.zoom_in_action = a(
-            "Zoom in",
-            "Magnify the picture",
-            lambda: self.result.view.zoom_by(1.25),
-            QKeySequence.StandardKey.ZoomIn,
-        )
-        self.zoom_out_action = a(
-            "Zoom out",
-            "Shrink the picture",
-            lambda: self.result.view.zoom_by(0.8),
-            QKeySequence.StandardKey.ZoomOut,
-        )
-        self.new_seed_action = a(
-            "New seed", "Pick a random seed for another variation", self._new_seed, ["Ctrl+Shift+N"], "dice"
-        )
-        self.about_action = a(
-            "About Painterly", "Versions, device and network weights", self.show_about, ["F1"], "about"
-        )
-
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        for action in (self.open_action, self.add_style_action, self.paste_action, self.paste_style_action):
-            file_menu.addAction(action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.open_recipe_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.save_preview_action)
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        run_menu = menu.addMenu("&Run")
-        run_menu.addAction(self.run_action)
-        run_menu.addAction(self.stop_action)
-        run_menu.addSeparator()
-        run_menu.addAction(self.new_seed_action)
-        view_menu = menu.addMenu("&View")
-        for action in (self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action):
-            view_menu.addAction(action)
-        view_menu.addSeparator()
-        compare = view_menu.addAction("Hold Space or C to compare with the photo")
-        compare.setEnabled(False)
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.about_action)
-
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("MainToolbar")
-        toolbar.setMovable(False)
-        toolbar.setIconSize(QSize(18, 18))
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (self.open_action, self.add_style_action):
-            toolbar.addAction(action)
-        toolbar.addSeparator()
-        toolbar.addAction(self.open_recipe_action)
-        toolbar.addSeparator()
-        toolbar.addAction(self.save_preview_action)
-        toolbar.addAction(self.export_action)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        toolbar.addWidget(spacer)
-        toolbar.addAction(self.about_action)
-        self.addToolBar(toolbar)
-        self.toolbar = toolbar
-
     def _connect(self) -> None:
         self.content_pane.imageChanged.connect(self._on_content_changed)
         self.content_pane.problems.connect(self.show_problems)
@@ -436,13 +286,19 @@ class MainWindow(QMainWindow):
         self.history.entrySelected.connect(self.view_entry)
         self.history.restoreRequested.connect(self.restore_entry)
         self.history.exportRequested.connect(self.export_entry)
-        c = self.controller
-        c.progress.connect(self._on_progress)
-        c.preview.connect(self._on_preview)
-        c.result.connect(self._on_result_image)
-        c.finished.connect(self._on_finished)
-        c.failed.connect(self._on_failed)
-        c.stopped.connect(self._on_thread_ended)
+        # The widgets follow the model.
+        model = self.model
+        model.params = self.params_panel.params()
+        model.state_changed.connect(lambda state: self._update_state())
+        model.devices_changed.connect(self._on_devices)
+        model.progress_changed.connect(self._on_progress)
+        model.frame_changed.connect(self._on_frame)
+        model.viewing_changed.connect(self._on_viewing)
+        model.entry_added.connect(self.history.add_entry)
+        model.entry_dropped.connect(self.history.drop_entry)
+        model.finished.connect(self._on_finished)
+        model.failed.connect(self._on_failed)
+        model.ended.connect(self._on_run_ended)
 
     # --------------------------------------------------------------- messages
     def _report_storage(self) -> None:
@@ -486,15 +342,19 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ state
     @property
     def is_running(self) -> bool:
-        return self.controller.is_running
+        return self.model.is_running
+
+    @property
+    def available_devices(self) -> list[str] | None:
+        return self.model.devices
 
     def _on_content_changed(self, image: ImportedImage | None) -> None:
         self.params_panel.set_content_size((image.width, image.height) if image else None)
         new_path = image.path if image is not None else None
         changed, self._content_path = new_path != self._content_path, new_path
-        if changed and not self.controller.is_running:
+        if changed and not self.model.is_running:
             # A new photo: the canvas shows it until it is painted (History keeps earlier paintings).
-            self._viewing = None
+            self.model.view(None)
             self.history.clear_selection()
             self.result.view.set_result(None)
             self.result.set_size_text(f"{image.width} × {image.height} px photo" if image else "")
@@ -504,21 +364,25 @@ class MainWindow(QMainWindow):
         self._update_state()
 
     def _on_params_changed(self, params: StyleParams | None) -> None:
+        self.model.params = params
         self._update_state()
 
+    def _on_devices_found(self, devices: list[str]) -> None:
+        self.model.devices = devices
+
     def _on_devices(self, devices: list[str]) -> None:
-        self.available_devices = devices
         self.params_panel.set_available_devices(devices)
         self._update_device_label()
 
     def _update_device_label(self) -> None:
         params = self.params_panel.last_valid
-        if self.last_device:
-            device = self.last_device
-        elif self.available_devices is None:
+        available = self.model.devices
+        if self.model.last_device:
+            device = self.model.last_device
+        elif available is None:
             device = "checking…"
         else:
-            gpus = [d for d in self.available_devices if d not in ("auto", "cpu")]
+            gpus = [d for d in available if d not in ("auto", "cpu")]
             chosen = ENUM_TEXT.get(str(params.device), str(params.device))
             device = f"{chosen} ({'GPU available' if gpus else 'CPU only'})"
         self.device_label.setText(f"Device: {shown(device)} · Weights: {shown(params.weights)}")
@@ -530,21 +394,22 @@ class MainWindow(QMainWindow):
             return "Add at least one style painting."
         if sum(self.style_list.blend()) <= 0:
             return "All style blend sliders are at zero: raise at least one."
-        if self.params_panel.params() is None:
+        if self.model.params is None:
             return f"Fix the settings: {self.params_panel.error}"
         return ""
 
     def _update_state(self) -> None:
-        running = self.controller.is_running
+        state = self.model.state
+        running = state is not RunState.IDLE
         problem = self.readiness_problem()
         can_run = not running and not problem and not self._close_pending
+        commands = self.commands
         self.run_button.setEnabled(can_run)
-        self.run_action.setEnabled(can_run)
-        self.stop_button.setEnabled(running and not self._close_pending)
-        self.stop_action.setEnabled(running)
-        has_frame = self.result.view.has_result
-        self.save_preview_action.setEnabled(has_frame)
-        self.export_action.setEnabled(self._export_entry() is not None)
+        commands.run.setEnabled(can_run)
+        self.stop_button.setEnabled(state is RunState.RUNNING and not self._close_pending)
+        commands.stop.setEnabled(running)
+        commands.save_preview.setEnabled(self.result.view.has_result)
+        commands.export.setEnabled(self.model.export_entry() is not None)
         if running:
             self.readiness.setText("Painting… Stop (Esc) keeps the picture so far.")
             self.run_button.setToolTip("A run is in progress")
@@ -596,11 +461,6 @@ class MainWindow(QMainWindow):
             f"Choose {title.lower()}", self.settings.last_folder("params"), file_filter
         )
 
-    def _new_seed(self) -> None:
-        field = self.params_panel.fields.get("seed")
-        if field is not None and hasattr(field, "new_seed"):
-            field.new_seed()
-
     # -------------------------------------------------------------------- run
     def _validated_inputs(self) -> StyleJob | None:
         """Check every input in the GUI thread before a thread starts; show what is wrong, by file."""
@@ -627,7 +487,7 @@ class MainWindow(QMainWindow):
                 problems.append(f"Style {error_text(error, image.name)}")
         if not self.style_list.rows:
             problems.append("No style: drop a painting on the Styles pane or press Ctrl+Shift+O")
-        params = self.params_panel.params()
+        params = self.model.params
         if params is None:
             problems.append(f"Settings: {self.params_panel.error}")
         else:
@@ -637,7 +497,8 @@ class MainWindow(QMainWindow):
                     load_image(params.init_image)
                 except InputError as error:
                     problems.append(f"Start image {error_text(error, Path(params.init_image).name)}")
-            if self.available_devices is not None and str(params.device) not in self.available_devices:
+            available = self.model.devices
+            if available is not None and str(params.device) not in available:
                 problems.append(
                     f"Device: {params.device} is not available on this computer; choose Automatic or CPU"
                 )
@@ -652,20 +513,13 @@ class MainWindow(QMainWindow):
 
     @guarded
     def start_run(self) -> None:
-        if self.controller.is_running or self._close_pending:
+        if self.model.is_running or self._close_pending:
             return
         job = self._validated_inputs()
         if job is None:
             return
         if self.message_bar.level is not Level.INFO:
             self.message_bar.dismiss()
-        self._run_job = job
-        self._run_started = time.monotonic()
-        self._frame = None
-        self._frame_iteration = 0
-        self._frame_losses = {}
-        self._result_image = None
-        self._viewing = None
         self.history.clear_selection()
         size = self.params_panel.output_size(job.params)
         if size is not None:
@@ -675,42 +529,33 @@ class MainWindow(QMainWindow):
         self.progress.set_status("Loading the network and preparing the images…")
         self.settings.set_last_params(job.params)
         # Without a writable data folder there is no crash recovery: nothing to snapshot into.
-        self.controller.start(job, snapshotter=self.autosave if self.autosave_enabled else None)
+        self.model.start(job, snapshotter=self.autosave if self.autosave_enabled else None)
         self.statusBar().showMessage("Painting…")
         self.result.view.setFocus()
         self._update_state()
 
     @guarded
     def stop_run(self) -> None:
-        if self.controller.is_running:
-            self.controller.stop()
+        if self.model.state is RunState.RUNNING:
+            self.model.stop()
             self.progress.set_status("Stopping after this iteration…")
-            self.stop_button.setEnabled(False)
 
-    def _on_progress(self, iteration: int, total: int, elapsed: float, losses: dict, level: dict) -> None:
-        self.progress.update_progress(iteration, total, elapsed, losses, level)
-        if not level.get("message") and iteration <= 1:
+    def _on_progress(self, record: Progress | None) -> None:
+        if record is None:
+            return
+        self.progress.show_progress(record)
+        if not record.message and record.iteration <= 1:
             self.progress.set_status("")
-        self._frame_elapsed = elapsed
-        self._frame_losses = dict(losses)
 
-    def _on_preview(self, image: QImage, iteration: int) -> None:
-        self._frame = image
-        self._frame_iteration = iteration
-        if self._viewing is None:
-            self.result.view.set_result(image)
+    def _on_frame(self, frame: Frame | None) -> None:
+        if frame is not None and self.model.viewing is None:
+            self.result.view.set_result(frame.image)
             self._update_state()
-
-    def _on_result_image(self, image: QImage) -> None:
-        self._result_image = image
 
     @guarded
     def _on_finished(self, finished: Finished) -> None:
-        image = self._result_image if self._result_image is not None else rgb_to_qimage(finished.image)
-        self.last_device = finished.device
-        self.last_weights_id = finished.weights_id
-        entry = self.history.add(finished, image)
-        self._viewing = None
+        entry = self.model.history[-1]
+        image = entry.image
         self.result.view.set_canvas_size(image.size())
         self.result.view.set_result(image)
         self.result.set_size_text(f"{image.width()} × {image.height()} px")
@@ -747,26 +592,16 @@ class MainWindow(QMainWindow):
         self._update_state()
 
     @guarded
-    def _on_failed(self, message: str) -> None:
-        kept = ""
-        if self._frame is not None and self._run_job is not None:
-            # The engine gave up without a result; the last preview is the last good picture.
-            finished = snapshot_finished(
-                self._run_job,
-                qimage_to_rgb(self._frame),
-                self._frame_iteration,
-                self._frame_elapsed,
-                self._frame_losses,
-                message=f"run failed: {message}",
-            )
-            self.history.add(finished, self._frame, label="failed")
-            kept = f" The last good picture (iteration {self._frame_iteration}) is kept in History."
+    def _on_failed(self, message: str, kept: HistoryEntry | None) -> None:
+        note = ""
+        if kept is not None:
+            note = f" The last good picture (iteration {kept.finished.iterations}) is kept in History."
         self.progress.finish("Failed")
         self.progress.set_status(message)
-        self.show_message(f"The run failed: {message}{kept}", Level.ERROR)
+        self.show_message(f"The run failed: {message}{note}", Level.ERROR)
         self._update_state()
 
-    def _on_thread_ended(self) -> None:
+    def _on_run_ended(self) -> None:
         # Whatever way the run ended, it ended under our control: the crash-safety copy is not needed.
         self.autosave.clear()
         self.statusBar().clearMessage()
@@ -775,137 +610,32 @@ class MainWindow(QMainWindow):
             self.close()
 
     # ---------------------------------------------------------------- history
-    def _export_entry(self) -> HistoryEntry | None:
-        if self._viewing is not None:
-            return self._viewing
-        if self.controller.is_running:
-            return None
-        return self.history.entries[-1] if self.history.entries else None
-
     @guarded
     def view_entry(self, entry: HistoryEntry) -> None:
-        self._viewing = entry
-        self.result.view.set_canvas_size(entry.image.size())
-        self.result.view.set_result(entry.image)
-        self.result.set_size_text(f"{entry.image.width()} × {entry.image.height()} px · run #{entry.number}")
+        self.model.view(entry)
+
+    def _on_viewing(self, entry: HistoryEntry | None) -> None:
+        if entry is not None:
+            self.result.view.set_canvas_size(entry.image.size())
+            self.result.view.set_result(entry.image)
+            self.result.set_size_text(
+                f"{entry.image.width()} × {entry.image.height()} px · run #{entry.number}"
+            )
         self._update_state()
 
     @guarded
     def restore_entry(self, entry: HistoryEntry) -> None:
         self.apply_job(entry.finished.job, f"run #{entry.number}")
 
-    @guarded
-    def export_entry(self, entry: HistoryEntry) -> None:
-        self._export(entry.finished, f"painterly-{entry.number}")
-
     # ----------------------------------------------------------------- saving
-    def _suggested_name(self, finished: Finished, stem: str) -> Path:
-        content = finished.job.content
-        base = content.stem
-        if content.is_relative_to(self.locations.cache_dir):
-            # Pasted or dropped data lives under a hash name; name the result after what the user saw.
-            shown = self.content_pane.image
-            base = shown.name if shown is not None and shown.path == content else "painting"
-            base = "-".join(Path(base).stem.lower().split()) or "painting"
-        folder = self.settings.last_folder("export") or (
-            Path.home() if content.is_relative_to(self.locations.cache_dir) else content.parent
-        )
-        return folder / f"{base}-{stem}.png"
+    def export_entry(self, entry: HistoryEntry) -> Path | None:
+        return self.exporter.export_entry(entry)
 
-    def _ask_save_path(self, title: str, suggested: Path) -> tuple[Path, int, bool] | None:
-        """(path, bit depth, replacing-confirmed) from the Save dialog, or None if cancelled."""
-        filters = [text for text, _, _ in EXPORT_FORMATS]
-        path, chosen = self.prompter.save_file(title, suggested, filters, filters[0])
-        if path is None:
-            return None
-        extension, bit_depth = ".png", 8
-        for text, ext, depth in EXPORT_FORMATS:
-            if text == chosen:
-                extension, bit_depth = ext, depth
-        confirmed = path.exists()  # the dialog asked before returning an existing name
-        if path.suffix.lower() not in OUTPUT_FORMATS:
-            path = path.with_name(path.name + extension)
-            if path.exists():
-                # A name we completed was not seen by the dialog: ask here instead.
-                confirmed = self.prompter.ask(
-                    "Replace file?", f"{path.name} already exists. Replace it?", "Replace", "Cancel"
-                )
-                if not confirmed:
-                    return None
-        if bit_depth == 16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
-            bit_depth = 8
-        self.settings.set_last_folder("export", path.parent)
-        return path, bit_depth, confirmed
-
-    def _write(self, path: Path, finished: Finished, bit_depth: int, overwrite: bool) -> Path | None:
-        spec = OutputSpec(path, bit_depth=bit_depth, dpi=finished.job.params.dpi, overwrite=overwrite)
-        inputs = job_inputs(finished.job)
-        try:
-            # Everything that can be refused is refused here, with the picture still safe in History.
-            check_output(spec, inputs=inputs, size=(finished.image.shape[1], finished.image.shape[0]))
-        except OutputExistsError as error:
-            self.show_message(f"Not saved: {error}", Level.WARNING)
-            return None
-        except InputError as error:
-            self.show_message(f"Not saved: {error}", Level.ERROR)
-            return None
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            outcome = save_result(finished, spec, inputs=inputs)
-        except SaveError as error:
-            self.show_message(f"Not saved: {error}. The picture is still in History.", Level.ERROR)
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-        saved = outcome.path
-        if outcome.recovered:
-            self.show_message(
-                f"Could not save {path.name}: {outcome.problem}. The picture was saved to {saved} instead.",
-                Level.WARNING,
-            )
-            return saved
-        self.statusBar().showMessage(f"Saved {saved}", 8000)
-        self.show_message(f"Saved {saved.name} with its recipe in {saved.parent}", Level.INFO)
-        return saved
-
-    def _export(self, finished: Finished, stem: str, title: str = "Export the painting") -> Path | None:
-        chosen = self._ask_save_path(title, self._suggested_name(finished, stem))
-        if chosen is None:
-            return None
-        path, bit_depth, confirmed = chosen
-        return self._write(path, finished, bit_depth, overwrite=confirmed)
-
-    @guarded
     def export_result(self) -> Path | None:
-        entry = self._export_entry()
-        if entry is None:
-            self.show_message("Nothing to export yet: run first, or pick a run in History.", Level.INFO)
-            return None
-        return self._export(entry.finished, f"painterly-{entry.number}")
+        return self.exporter.export_result()
 
-    def current_frame(self) -> Finished | None:
-        """The picture on screen now as a Finished record (a snapshot when a run is in progress)."""
-        if self._viewing is not None:
-            return self._viewing.finished
-        if self.controller.is_running and self._frame is not None and self._run_job is not None:
-            return snapshot_finished(
-                self._run_job,
-                qimage_to_rgb(self._frame),
-                self._frame_iteration,
-                self._frame_elapsed,
-                self._frame_losses,
-                message=f"preview saved at iteration {self._frame_iteration}",
-            )
-        entry = self.history.entries[-1] if self.history.entries else None
-        return entry.finished if entry is not None else None
-
-    @guarded
     def save_preview(self) -> Path | None:
-        finished = self.current_frame()
-        if finished is None:
-            self.show_message("Nothing to save yet: the preview appears once a run starts.", Level.INFO)
-            return None
-        return self._export(finished, f"preview-{finished.iterations}", "Save the preview")
+        return self.exporter.save_preview()
 
     # ---------------------------------------------------------------- recipes
     @guarded
@@ -998,53 +728,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------- recovery
     def check_recovery(self) -> bool:
         """Offer what an unclean exit left in the autosave; True when something was restored."""
-        pending = self.autosave.pending()
-        if pending is None:
-            return False
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(pending.saved_at))
-        iteration = f" at iteration {pending.iteration}" if pending.iteration else ""
-        restore = self.prompter.ask(
-            "Restore unfinished work?",
-            "Painterly did not close properly last time. The picture of the run that was in progress "
-            f"(saved {when}{iteration}) and its settings can be restored.",
-            "Restore",
-            "Discard",
-        )
-        try:
-            if not restore:
-                return False
-            loaded = load_image(pending.image_path)
-            image = rgb_to_qimage(loaded.rgb)
-            job: StyleJob | None = None
-            if pending.recipe:
-                try:
-                    job = job_from_recipe(pending.recipe, source=pending.image_path)
-                except InputError as error:
-                    log.warning("autosave recipe unusable: %s", error)
-            if job is not None:
-                self.apply_job(job, "the unfinished run", pending.recipe)
-                finished = snapshot_finished(job, loaded.rgb, pending.iteration, 0.0, {}, message="recovered")
-                entry = self.history.add(finished, image, label="recovered")
-                self.view_entry(entry)
-            else:
-                self.result.view.set_result(image)
-            self.show_message(
-                "Restored the unfinished run's picture"
-                + (" and settings" if job else "")
-                + ". Export it to keep it.",
-                Level.INFO,
-            )
-            return True
-        except (InputError, OSError) as error:
-            self.show_message(f"The unfinished run could not be restored: {error}", Level.ERROR)
-            return False
-        finally:
-            self.autosave.clear()
+        show, say = self.result.view.set_result, self.show_message
+        return Recovery(self.autosave, self.prompter, self.model, self.apply_job, show, say).check()
 
     # ------------------------------------------------------------------ about
     def about_details(self) -> tuple[str, str]:
         params = self.params_panel.last_valid
-        device = self.last_device
+        device = self.model.last_device
         if not device:
             try:
                 from engine.device import choose_device
@@ -1053,8 +743,8 @@ class MainWindow(QMainWindow):
             except Exception as error:  # noqa: BLE001 - the About box must open whatever the device state
                 device = f"{params.device} ({describe_exception(error)})"
         weights = params.weights
-        if self.last_weights_id:
-            weights = f"{weights} ({self.last_weights_id})"
+        if self.model.last_weights_id:
+            weights = f"{weights} ({self.model.last_weights_id})"
         return device, weights
 
     @guarded
@@ -1141,11 +831,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.controller.is_running:
-            # Stop cooperatively and close once the thread has ended (see _on_thread_ended);
+        if self.model.is_running:
+            # Stop cooperatively and close once the thread has ended (see _on_run_ended);
             # blocking here would freeze the window for up to an iteration.
             self._close_pending = True
-            self.controller.stop()
+            self.model.stop()
             self.progress.set_status("Stopping the run; the window closes when the current iteration ends…")
             self._update_state()
             event.ignore()
@@ -1157,8 +847,7 @@ class MainWindow(QMainWindow):
         """Stop any run and wait for its thread (at application exit and in tests)."""
         if self._probe is not None:
             self._probe.wait(timeout_ms / 1000)
-        if self.controller.is_running:
-            self.controller.stop()
-            if not self.controller.wait(timeout_ms):
+        if self.model.is_running:
+            if not self.model.shutdown(timeout_ms):
                 log.error("the run did not stop within %d ms", timeout_ms)
             self.autosave.clear()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
+from engine.records import Progress
 from ui.qtutil import format_duration, format_number
 
 # Colours chosen to stay distinguishable for the common colour-vision deficiencies.
@@ -63,7 +65,7 @@ class LossChart(QWidget):
         self.total_iterations = max(1, total_iterations)
         self.update()
 
-    def add(self, iteration: int, losses: dict[str, float]) -> None:
+    def add(self, iteration: int, losses: Mapping[str, float]) -> None:
         for key, _, _ in SERIES:
             value = losses.get(key)
             if value is None or not math.isfinite(value) or value <= 0:
@@ -190,7 +192,8 @@ class ProgressPanel(QWidget):
         self.status.setText("")
         self.chart.clear(total)
 
-    def update_progress(self, iteration: int, total: int, elapsed: float, losses: dict, level: dict) -> None:
+    def show_progress(self, record: Progress) -> None:
+        iteration, total, elapsed = record.iteration, record.total, float(record.elapsed)
         self._iteration, self._total, self._elapsed = iteration, total, elapsed
         self.bar.setRange(0, max(1, total))
         self.bar.setValue(iteration)
@@ -202,16 +205,14 @@ class ProgressPanel(QWidget):
             f"{format_duration(elapsed)} elapsed",
         ]
         parts.append(f"{format_duration(remaining)} left")
-        levels = int(level.get("levels", 1) or 1)
-        if levels > 1:
-            width, height = level.get("size", (0, 0))
-            parts.append(f"level {level.get('level', 1)}/{levels} at {width}×{height}")
+        if record.levels > 1:
+            width, height = record.size
+            parts.append(f"level {record.level}/{record.levels} at {width}×{height}")
         self.stats.setText(" · ".join(parts))
-        message = str(level.get("message") or "")
-        if message:
-            self.status.setText(message)
+        if record.message:
+            self.status.setText(record.message)
         self.chart.total_iterations = max(1, total)
-        self.chart.add(iteration, losses)
+        self.chart.add(iteration, record.losses)
 
     def finish(self, text: str, iteration: int | None = None) -> None:
         self.chart.flush()

@@ -18,7 +18,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QImage
 
 from engine.params import StyleJob, StyleParams
-from engine.records import Finished, StopReason
+from engine.records import Finished, Progress, StopReason
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def warm_up() -> None:
     started = time.perf_counter()
     from ui.history import HistoryStrip
     from ui.message_bar import Level, MessageBar
+    from ui.model import HistoryEntry
     from ui.progress_panel import ProgressPanel
     from ui.result_view import ResultView
 
@@ -49,8 +50,8 @@ def warm_up() -> None:
 
     progress = ProgressPanel()
     progress.start(10)
-    progress.update_progress(1, 10, 0.1, losses, {"level": 1, "levels": 2, "size": (16, 12), "message": "x"})
-    progress.update_progress(2, 10, 0.2, losses, {"level": 2, "levels": 2, "size": (16, 12), "message": ""})
+    progress.show_progress(Progress(1, 10, 0.1, losses, level=1, levels=2, size=(16, 12), message="x"))
+    progress.show_progress(Progress(2, 10, 0.2, losses, level=2, levels=2, size=(16, 12)))
     progress.finish("Done", 10)
     _render(progress, QSize(500, 90))
 
@@ -69,7 +70,8 @@ def warm_up() -> None:
     history = HistoryStrip()
     job = StyleJob(Path("photo.png"), (Path("style.png"),), StyleParams())
     pixels = np.zeros((12, 16, 3), dtype=np.float32)
-    history.add(Finished(job, pixels, 1, 0.1, "CPU", losses, StopReason.STOPPED), image)
+    finished = Finished(job, pixels, 1, 0.1, "CPU", losses, StopReason.STOPPED)
+    history.add_entry(HistoryEntry(1, finished, image))
     _render(history, QSize(400, 130))
 
     bar = MessageBar()

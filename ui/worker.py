@@ -1,26 +1,35 @@
-"""Running the engine's generator on a QThread.
+"""Running the engine's generator on a QThread and passing its records on, untouched.
 
-The worker only ever talks to the GUI through queued signals; the GUI talks to
-it only through ``QThread.requestInterruption`` (which the engine polls via
-``should_stop``).  Previews are turned into QImages here, in the worker, so
-the GUI thread only has to wrap them in a QPixmap.
+Modelled on superqt's generator worker (``superqt.utils.GeneratorWorker``): the worker drives a
+generator in its own thread and emits each object it passes on through one ``Signal(object)``,
+with an abort flag checked between yields.  superqt itself is not used: importing it costs the
+window's start-up a tenth of a second, and its worker ends silently, without ``finished``, when
+the generator raises a ``RuntimeError`` (a CUDA error is one), so a run would never end.
+
+Unlike an abort, Stop is cooperative: the engine polls ``should_stop`` between iterations and
+ends with a ``Finished(STOPPED)`` record, which is passed on like any other.  Not every record
+is passed on: ``pass_on`` keeps the GUI to a few previews and progress updates a second, so
+the event loop stays responsive however fast the engine runs.  The pictures of the records
+passed on are turned into QImages here, in the worker thread (``Pictures``), so the GUI thread
+never converts a full-size array itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from engine.params import StyleJob
-from engine.records import Finished, Progress
+from engine.records import Finished, Progress, Record
 from ui.qtutil import describe_exception, rgb_to_qimage
 
 log = logging.getLogger(__name__)
@@ -77,20 +86,111 @@ def _default_stylize() -> StylizeFn:
     return stylize
 
 
+class Pictures:
+    """The QImages the worker made for the records it passed on, until the GUI takes them.
+
+    Each is kept with its record, so a picture can only be taken for the very record it shows.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: dict[int, tuple[Record, QImage]] = {}
+
+    def make(self, record: Record) -> None:
+        """In the worker thread: the QImage of a record's preview, or of a Finished record's result."""
+        pixels = record.image if isinstance(record, Finished) else record.preview
+        if pixels is None:
+            return
+        image = rgb_to_qimage(pixels)
+        with self._lock:
+            self._made[id(record)] = (record, image)
+
+    def take(self, record: Record) -> QImage:
+        """In the GUI thread: the record's QImage (made here if the worker did not make it)."""
+        with self._lock:
+            made = self._made.pop(id(record), None)
+        if made is not None and made[0] is record:
+            return made[1]
+        pixels = record.image if isinstance(record, Finished) else record.preview
+        if pixels is None:
+            raise ValueError(f"{type(record).__name__} has no picture")
+        return rgb_to_qimage(pixels)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._made.clear()
+
+
+def pass_on(
+    records: Iterator[Any],
+    throttle: Throttle,
+    *,
+    job: StyleJob | None = None,
+    snapshotter: Snapshotter | None = None,
+    pictures: Pictures | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Record]:
+    """The engine's records the GUI should see, in the worker thread; each passed on unchanged, once.
+
+    A record with a preview is passed on only when a preview may be shown: at most every
+    ``throttle.preview`` seconds, always the newest one.  One held back is passed on later, so
+    it can come after a newer record that was passed on for its progress.  Progress goes at
+    most every ``throttle.progress`` seconds, and always for the last iteration and for a record
+    with a message.  The Finished record ends the stream.  Every ``snapshotter.interval``
+    seconds the newest picture is autosaved.
+    """
+    last_progress = last_preview = -float("inf")
+    last_snapshot = clock()
+    pending: Progress | None = None  # newest record with a preview not passed on yet
+    newest_image: Progress | None = None
+    for record in records:
+        if isinstance(record, Finished):
+            if pictures is not None:
+                pictures.make(record)
+            yield record
+            return
+        if not isinstance(record, Progress):
+            continue
+        now = clock()
+        if record.preview is not None:
+            pending = newest_image = record
+        # The last iteration and a notice are always passed on, with their preview if they have one.
+        must = record.iteration >= record.total or bool(record.message)
+        passed = False
+        if pending is not None and (now - last_preview >= throttle.preview or (must and pending is record)):
+            if pictures is not None:
+                pictures.make(pending)
+            yield pending
+            passed = pending is record  # then its progress went with it
+            pending = None
+            last_preview = now
+        # A record held back for its preview is passed on whole, later: the next one brings the progress.
+        if passed or (record is not pending and (must or now - last_progress >= throttle.progress)):
+            if not passed:
+                yield record
+            last_progress = now
+        if (
+            snapshotter is not None
+            and job is not None
+            and newest_image is not None
+            and now - last_snapshot >= snapshotter.interval
+        ):
+            last_snapshot = now
+            try:
+                assert newest_image.preview is not None
+                snapshotter.snapshot(job, newest_image.preview, newest_image)
+            except Exception:  # noqa: BLE001 - an autosave problem must not end the run
+                log.exception("autosave failed")
+
+
 class StyleWorker(QObject):
     """Drives one run.  Lives in its own QThread; ``run`` is connected to ``QThread.started``."""
 
-    # iteration, total, elapsed seconds, losses {"content","style","tv","total"}, level info
-    # {"level", "levels", "size": (w, h), "message"}
-    progress = Signal(int, int, float, dict, dict)
-    # The image as it is being optimised, with the iteration it shows.
-    preview = Signal(QImage, int)
-    # The final image as a QImage, emitted just before ``finished`` so the GUI never converts
-    # a full-size float array itself.
-    result = Signal(QImage)
-    finished = Signal(object)  # engine.records.Finished
-    failed = Signal(str)  # a one-line message for the window
-    # The run is over whichever way it ended (after finished or failed).
+    # Each engine record passed on, untouched: Progress records (see pass_on), then the Finished.
+    record = Signal(object)
+    # The run ended without a Finished record: a one-line message for the window.
+    failed = Signal(str)
+    # The run is over whichever way it ended (after the last record, or after failed).
     done = Signal()
 
     def __init__(
@@ -101,6 +201,7 @@ class StyleWorker(QObject):
         weights_factory: WeightsFactory | None = None,
         throttle: Throttle | None = None,
         snapshotter: Snapshotter | None = None,
+        pictures: Pictures | None = None,
     ) -> None:
         super().__init__()
         self.job = job
@@ -108,16 +209,29 @@ class StyleWorker(QObject):
         self._weights_factory = weights_factory
         self.throttle = throttle or Throttle()
         self._snapshotter = snapshotter
-        self._thread: QThread | None = None
+        self.pictures = pictures
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the engine to stop; it ends within an iteration with a Finished(STOPPED) record."""
+        self._stop.set()
+
+    def abort(self) -> None:
+        """Stop, and pass nothing more on: the worker ends at the engine's next record."""
+        self._abort.set()
+        self._stop.set()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort.is_set()
 
     def should_stop(self) -> bool:
         # Polled by the engine between iterations and inside the L-BFGS closure.
-        thread = self._thread
-        return thread is not None and thread.isInterruptionRequested()
+        return self._stop.is_set()
 
     @Slot()
     def run(self) -> None:
-        self._thread = QThread.currentThread()
         try:
             self._run()
         except MemoryError as error:
@@ -144,150 +258,22 @@ class StyleWorker(QObject):
             weights=weights,
             preview_interval=self.throttle.engine_preview,
         )
+        passed = pass_on(
+            records, self.throttle, job=self.job, snapshotter=self._snapshotter, pictures=self.pictures
+        )
+        finished = False
         try:
-            finished = self._drive(records)
+            while not self.abort_requested:
+                record = next(passed, None)
+                if record is None or self.abort_requested:
+                    break
+                self.record.emit(record)
+                finished = isinstance(record, Finished)
         finally:
             # Release the engine's tensors now rather than whenever the generator is collected.
+            passed.close()
             close = getattr(records, "close", None)
             if close is not None:
                 close()
-        if finished is None:
+        if not finished and not self.abort_requested:
             raise RuntimeError("the engine ended without a result")
-        self.result.emit(rgb_to_qimage(finished.image))
-        self.finished.emit(finished)
-
-    def _drive(self, records: Iterator[Any]) -> Finished | None:
-        last_progress = last_preview = -float("inf")
-        last_snapshot = time.monotonic()
-        pending: Progress | None = None  # newest record with a preview not shown yet
-        newest_image: Progress | None = None
-        finished: Finished | None = None
-        for record in records:
-            now = time.monotonic()
-            if isinstance(record, Finished):
-                finished = record
-                break
-            if not isinstance(record, Progress):
-                continue
-            if record.preview is not None:
-                pending = newest_image = record
-            if pending is not None and now - last_preview >= self.throttle.preview:
-                assert pending.preview is not None
-                self.preview.emit(rgb_to_qimage(pending.preview), pending.iteration)
-                pending = None
-                last_preview = now
-            last = record.iteration >= record.total
-            if last or record.message or now - last_progress >= self.throttle.progress:
-                self._emit_progress(record)
-                last_progress = now
-            if (
-                self._snapshotter is not None
-                and newest_image is not None
-                and now - last_snapshot >= self._snapshotter.interval
-            ):
-                last_snapshot = now
-                try:
-                    assert newest_image.preview is not None
-                    self._snapshotter.snapshot(self.job, newest_image.preview, newest_image)
-                except Exception:  # noqa: BLE001 - an autosave problem must not end the run
-                    log.exception("autosave failed")
-        return finished
-
-    def _emit_progress(self, record: Progress) -> None:
-        level = {
-            "level": record.level,
-            "levels": record.levels,
-            "size": tuple(record.size),
-            "message": record.message,
-        }
-        self.progress.emit(record.iteration, record.total, float(record.elapsed), dict(record.losses), level)
-
-
-class RunController(QObject):
-    """Owns the thread of the current run; one run at a time."""
-
-    started = Signal()
-    progress = Signal(int, int, float, dict, dict)
-    preview = Signal(QImage, int)
-    result = Signal(QImage)
-    finished = Signal(object)
-    failed = Signal(str)
-    # The thread has ended; the controller can start another run.
-    stopped = Signal()
-
-    def __init__(
-        self,
-        parent: QObject | None = None,
-        *,
-        stylize: StylizeFn | None = None,
-        weights_factory: WeightsFactory | None = None,
-        throttle: Throttle | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.stylize = stylize
-        self.weights_factory = weights_factory
-        self.throttle = throttle or Throttle()
-        self._thread: QThread | None = None
-        self._worker: StyleWorker | None = None
-        self.runs_ended = 0
-
-    @property
-    def is_running(self) -> bool:
-        return self._thread is not None
-
-    @property
-    def thread(self) -> QThread | None:
-        return self._thread
-
-    def start(self, job: StyleJob, snapshotter: Snapshotter | None = None) -> None:
-        if self._thread is not None:
-            raise RuntimeError("a run is already in progress")
-        thread = QThread()
-        thread.setObjectName("painterly-run")
-        worker = StyleWorker(
-            job,
-            stylize=self.stylize,
-            weights_factory=self.weights_factory,
-            throttle=self.throttle,
-            snapshotter=snapshotter,
-        )
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.progress.connect(self.progress)
-        worker.preview.connect(self.preview)
-        worker.result.connect(self.result)
-        worker.finished.connect(self.finished)
-        worker.failed.connect(self.failed)
-        worker.done.connect(thread.quit)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        thread.start()
-        self.started.emit()
-
-    def stop(self) -> None:
-        """Ask the run to stop; it ends within one iteration with a Finished(STOPPED)."""
-        if self._thread is not None:
-            self._thread.requestInterruption()
-
-    def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Block until the thread has ended (only for shutdown; the window never blocks otherwise)."""
-        thread = self._thread
-        if thread is None:
-            return True
-        ended = thread.wait(timeout_ms)
-        if ended:
-            # Queued signals still pending are dropped at shutdown; what matters is that no thread runs on.
-            self._on_thread_finished()
-        return ended
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self._thread, self._worker
-        if thread is None:
-            return
-        self._thread = self._worker = None
-        if worker is not None:
-            worker.deleteLater()
-        thread.deleteLater()
-        self.runs_ended += 1
-        self.stopped.emit()

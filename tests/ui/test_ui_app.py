@@ -54,7 +54,7 @@ def test_a_failing_slot_reports_instead_of_raising(make_window: Any, prompter: A
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     prompter.open_answers = [[broken]]
-    window.open_action.trigger()
+    window.commands.open.trigger()
     assert window.content_pane.image is None
     assert "broken.png" in window.message_bar.text
 
@@ -62,5 +62,5 @@ def test_a_failing_slot_reports_instead_of_raising(make_window: Any, prompter: A
         raise RuntimeError("boom")
 
     prompter.open_images = lambda *args, **kwargs: explode()  # type: ignore[method-assign]
-    window.open_action.trigger()
+    window.commands.open.trigger()
     assert "RuntimeError" in window.message_bar.text and "boom" in window.message_bar.text

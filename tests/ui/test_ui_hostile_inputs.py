@@ -51,12 +51,12 @@ def url_mime(path: Path) -> QMimeData:
 
 def _open_photo(window: Any, prompter: Any, path: Path) -> None:
     prompter.open_answers = [[path]]
-    window.open_action.trigger()
+    window.commands.open.trigger()
 
 
 def _add_style(window: Any, prompter: Any, path: Path) -> None:
     prompter.open_answers = [[path]]
-    window.add_style_action.trigger()
+    window.commands.add_style.trigger()
 
 
 def _drop_photo(window: Any, prompter: Any, path: Path) -> None:
@@ -69,12 +69,12 @@ def _drop_style(window: Any, prompter: Any, path: Path) -> None:
 
 def _paste_photo(window: Any, prompter: Any, path: Path) -> None:
     QGuiApplication.clipboard().setMimeData(url_mime(path))
-    window.paste_action.trigger()
+    window.commands.paste.trigger()
 
 
 def _paste_style(window: Any, prompter: Any, path: Path) -> None:
     QGuiApplication.clipboard().setMimeData(url_mime(path))
-    window.paste_style_action.trigger()
+    window.commands.paste_style.trigger()
 
 
 def _drop_text(window: Any, prompter: Any, path: Path) -> None:
@@ -300,7 +300,7 @@ def test_text_drop_with_nul_bytes_and_a_novel_of_lines_is_a_message(make_window:
 
 def _open_recipe(window: Any, prompter: Any, path: Path) -> None:
     prompter.file_answer = path
-    window.open_recipe_action.trigger()
+    window.commands.open_recipe.trigger()
 
 
 @pytest.mark.parametrize(

@@ -111,10 +111,10 @@ def test_browser_temp_file_is_copied_because_the_browser_deletes_it(
 def test_paste_from_the_clipboard(make_window: Any, images: dict[str, Path]) -> None:
     window = make_window()
     QGuiApplication.clipboard().setImage(QImage(str(images["style"])))
-    window.paste_action.trigger()
+    window.commands.paste.trigger()
     assert window.content_pane.image is not None
     assert window.content_pane.image.name == "Pasted image"
-    window.paste_style_action.trigger()
+    window.commands.paste_style.trigger()
     assert len(window.style_list.rows) == 1
 
 

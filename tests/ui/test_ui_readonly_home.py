@@ -121,7 +121,7 @@ def test_starts_says_so_once_and_keeps_working_when_no_folder_can_be_made(
         image = QImage(24, 16, QImage.Format.Format_RGB888)
         image.fill(0x336699)
         QGuiApplication.clipboard().setImage(image)
-        window.paste_action.trigger()
+        window.commands.paste.trigger()
         pasted = window.content_pane.image
         assert pasted is not None, window.message_bar.text
         assert pasted.path.is_file() and not pasted.path.is_relative_to(blocked)
@@ -144,13 +144,13 @@ def test_a_run_without_a_data_folder_takes_no_autosave(
     )
     assert not window.autosave_enabled
     given: list[Any] = []
-    start = window.controller.start
+    start = window.model.start
 
     def recording_start(job: Any, snapshotter: Any = None) -> None:
         given.append(snapshotter)
         start(job, snapshotter)
 
-    window.controller.start = recording_start
+    window.model.start = recording_start
     load_inputs(window, images)
     tiny_params(window)
     window.start_run()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from uihelpers import load_inputs, tiny_params, wait_for_run
+from uihelpers import load_inputs, tiny_params, wait_for_picture, wait_for_run
 
 from engine.imageio import load_image
 from engine.metadata import read_recipe
@@ -37,7 +37,7 @@ def test_export_embeds_the_recipe_as_the_command_line_does(
     target = tmp_path / f"result{suffix}"
     chosen = next(text for text, ext, depth in EXPORT_FORMATS if ext.startswith(suffix[:4]) and depth == 8)
     prompter.save_answer = (target, chosen)
-    saved = window.export_action.trigger() or target
+    saved = window.commands.export.trigger() or target
     assert saved.is_file()
     recipe = read_recipe(target)
     finished = window.history.entries[-1].finished
@@ -93,7 +93,7 @@ def test_export_and_reopen_the_recipe_restores_parameters_and_inputs(
     fresh = make_window(restore_settings=False)
     fresh.params_panel.set_params(apply_preset(StyleParams(), "gatys2016"))
     prompter.file_answer = target
-    fresh.open_recipe_action.trigger()
+    fresh.commands.open_recipe.trigger()
     assert fresh.params_panel.params() == made_with.params
     assert fresh.content_pane.image is not None and fresh.content_pane.image.path == images["content"]
     assert [image.path for image in fresh.style_list.images()] == [images["style"], images["style2"]]
@@ -131,12 +131,12 @@ def test_save_preview_during_a_run(
     window = make_window(throttle=Throttle(preview=0.0, progress=0.0, engine_preview=0.0))
     load_inputs(window, images)
     tiny_params(window, iterations=2000)
-    with qtbot.waitSignal(window.controller.preview, timeout=30_000):
+    with wait_for_picture(qtbot, window):
         window.start_run()
     target = tmp_path / "frame.png"
     prompter.save_answer = (target, EXPORT_FORMATS[0][0])
-    assert window.save_preview_action.isEnabled()
-    window.save_preview_action.trigger()
+    assert window.commands.save_preview.isEnabled()
+    window.commands.save_preview.trigger()
     window.stop_run()
     wait_for_run(qtbot, window)
     recipe = read_recipe(target)
@@ -155,7 +155,7 @@ def test_history_entries_can_be_viewed_restored_and_exported(
     first, second = window.history.entries
     assert first.finished.job.params.seed == 1 and second.finished.job.params.seed == 2
     window.history.select(0)
-    assert window._viewing is first
+    assert window.model.viewing is first
     assert "run #1" in window.result.size_label.text()
     window.history.restore_button.click()
     assert window.params_panel.params() == first.finished.job.params

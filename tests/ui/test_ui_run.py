@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QTimer
-from uihelpers import load_inputs, tiny_params, wait_for_run
+from uihelpers import load_inputs, tiny_params, wait_for_picture, wait_for_run
 
 from engine.errors import WeightsError
 from engine.params import StyleJob, StyleParams
 from engine.records import Finished, Progress, StopReason
 from ui.message_bar import Level
-from ui.worker import RunController, Throttle
+from ui.model import RunModel
+from ui.worker import Throttle
 
 
 def test_a_tiny_run_reaches_the_end_with_previews_in_order(
@@ -26,10 +27,10 @@ def test_a_tiny_run_reaches_the_end_with_previews_in_order(
     tiny_params(window, iterations=8)
     previews: list[int] = []
     progress: list[int] = []
-    window.controller.preview.connect(lambda image, iteration: previews.append(iteration))
-    window.controller.progress.connect(lambda iteration, *rest: progress.append(iteration))
-    with qtbot.waitSignal(window.controller.finished, timeout=30_000) as finished:
-        window.run_action.trigger()
+    window.model.frame_changed.connect(lambda frame: frame and previews.append(frame.record.iteration))
+    window.model.progress_changed.connect(lambda record: record and progress.append(record.iteration))
+    with qtbot.waitSignal(window.model.finished, timeout=30_000) as finished:
+        window.commands.run.trigger()
         assert window.is_running
         assert not window.run_button.isEnabled() and window.stop_button.isEnabled()
     wait_for_run(qtbot, window)
@@ -51,11 +52,11 @@ def test_stop_mid_run_keeps_the_image(make_window: Any, images: dict[str, Path],
     window = make_window(throttle=Throttle(preview=0.0, progress=0.0, engine_preview=0.0))
     load_inputs(window, images)
     tiny_params(window, iterations=2000)
-    with qtbot.waitSignal(window.controller.preview, timeout=30_000):
+    with wait_for_picture(qtbot, window):
         window.start_run()
     started = time.monotonic()
-    with qtbot.waitSignal(window.controller.finished, timeout=10_000) as finished:
-        window.stop_action.trigger()
+    with qtbot.waitSignal(window.model.finished, timeout=10_000) as finished:
+        window.commands.stop.trigger()
     wait_for_run(qtbot, window)
     result: Finished = finished.args[0]
     assert result.reason is StopReason.STOPPED
@@ -65,7 +66,7 @@ def test_stop_mid_run_keeps_the_image(make_window: Any, images: dict[str, Path],
     assert window.history.entries[0].finished is result
     assert window.result.view.has_result
     assert "Stopped at iteration" in window.message_bar.text
-    assert window.export_action.isEnabled()
+    assert window.commands.export.isEnabled()
 
 
 def test_closing_the_window_mid_run_stops_and_waits_for_the_thread(
@@ -75,9 +76,9 @@ def test_closing_the_window_mid_run_stops_and_waits_for_the_thread(
     load_inputs(window, images)
     tiny_params(window, iterations=2000)
     window.show()
-    with qtbot.waitSignal(window.controller.preview, timeout=30_000):
+    with wait_for_picture(qtbot, window):
         window.start_run()
-    thread = window.controller.thread
+    thread = window.model.run_thread
     assert thread is not None and thread.isRunning()
     ended = []
     thread.finished.connect(lambda: ended.append(True))
@@ -223,7 +224,7 @@ def test_invalid_inputs_are_reported_before_any_thread_starts(
     load_inputs(window, images)
     images["style"].unlink()
     window.start_run()
-    assert not window.is_running and window.controller.runs_ended == 0
+    assert not window.is_running and window.model.runs_ended == 0
     assert window.message_bar.level is Level.ERROR
     assert "painting.png" in window.message_bar.text
 
@@ -252,13 +253,13 @@ def test_worker_throttles_previews(qtbot: Any, images: dict[str, Path]) -> None:
             yield Progress(i, 200, 0.002 * i, {"total": 1.0}, pixels)
         yield Finished(job, np.zeros((8, 8, 3), np.float32), 200, 0.4, "CPU", {"total": 1.0})
 
-    controller = RunController(stylize=stylize)
+    model = RunModel(stylize=stylize)
     previews: list[int] = []
     progress: list[int] = []
-    controller.preview.connect(lambda image, iteration: previews.append(iteration))
-    controller.progress.connect(lambda iteration, *rest: progress.append(iteration))
+    model.frame_changed.connect(lambda frame: frame and previews.append(frame.record.iteration))
+    model.progress_changed.connect(lambda record: record and progress.append(record.iteration))
     job = StyleJob(images["content"], (images["style"],), StyleParams())
-    with qtbot.waitSignal(controller.stopped, timeout=10_000):
-        controller.start(job)
+    with qtbot.waitSignal(model.ended, timeout=10_000):
+        model.start(job)
     assert previews == sorted(previews) and 1 <= len(previews) <= 6
     assert progress[-1] == 200 and len(progress) <= 20

@@ -96,11 +96,11 @@ def test_standard_shortcuts_are_bound(make_window: Any) -> None:
     def keys(action: Any) -> set[str]:
         return {s.toString() for s in action.shortcuts()}
 
-    assert QKeySequence(QKeySequence.StandardKey.Open).toString() in keys(window.open_action)
-    assert QKeySequence(QKeySequence.StandardKey.Save).toString() in keys(window.save_preview_action)
-    assert "Ctrl+E" in keys(window.export_action)
-    assert {"Ctrl+R", "Ctrl+Return"} <= keys(window.run_action)
-    assert "Esc" in keys(window.stop_action)
+    assert QKeySequence(QKeySequence.StandardKey.Open).toString() in keys(window.commands.open)
+    assert QKeySequence(QKeySequence.StandardKey.Save).toString() in keys(window.commands.save_preview)
+    assert "Ctrl+E" in keys(window.commands.export)
+    assert {"Ctrl+R", "Ctrl+Return"} <= keys(window.commands.run)
+    assert "Esc" in keys(window.commands.stop)
 
 
 def test_about_box_names_versions_device_and_weights(make_window: Any) -> None:

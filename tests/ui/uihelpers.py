@@ -108,3 +108,9 @@ def wait_for_run(qtbot: Any, window: Any, timeout: int = 30_000) -> None:
     qtbot.waitUntil(lambda: not window.is_running, timeout=timeout)
     # Let the queued finished/failed signals and the thread-ended cleanup be delivered.
     qtbot.wait(20)
+
+
+def wait_for_picture(qtbot: Any, window: Any, timeout: int = 30_000) -> Any:
+    """A context that waits for the run's first picture (the model's frame)."""
+    frame = window.model.frame_changed
+    return qtbot.waitSignal(frame, timeout=timeout, check_params_cb=lambda f: f is not None)
