@@ -100,7 +100,7 @@ def build_actions(window: MainWindow) -> Actions:
             w,
             "Open recipe from image…",
             "Restore every setting and the inputs from an image Painterly saved",
-            w.open_recipe,
+            w.recipes.open_recipe,
             ["Ctrl+Shift+R"],
             "recipe",
         ),

@@ -28,11 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InputError
-from engine.files import safe_exists
 from engine.imageio import load_image
-from engine.metadata import read_recipe, sidecar_path
 from engine.params import InitMode, StyleJob, StyleParams
-from engine.recipe import job_from_recipe
 from engine.records import Finished, Progress, StopReason
 from ui.about import AboutDialog
 from ui.actions import build_actions
@@ -54,8 +51,9 @@ from ui.message_bar import Level, MessageBar
 from ui.model import Frame, HistoryEntry, RunModel, RunState
 from ui.param_panel import ParamPanel
 from ui.progress_panel import ProgressPanel
-from ui.prompts import IMAGE_FILTER, RECIPE_FILTER, WEIGHTS_FILTER, Prompter
+from ui.prompts import IMAGE_FILTER, WEIGHTS_FILTER, Prompter
 from ui.qtutil import describe_exception, format_duration, guarded, icon
+from ui.recipes import JobRestorer
 from ui.recovery import Recovery
 from ui.result_view import ResultView
 from ui.settings import CACHE, DATA, SETTINGS, AppLocations, Settings, storage_banner
@@ -149,6 +147,16 @@ class MainWindow(QMainWindow):
 
         warm_up()
         self._build_widgets()
+        self.recipes = JobRestorer(
+            self.prompter,
+            self.settings,
+            self.importer,
+            self.content_pane,
+            self.style_list,
+            self.params_panel,
+            self.show_message,
+            self._update_state,
+        )
         self.commands = build_actions(self)
         self.exporter = Exporter(
             self.model,
@@ -638,92 +646,11 @@ class MainWindow(QMainWindow):
         return self.exporter.save_preview()
 
     # ---------------------------------------------------------------- recipes
-    @guarded
-    def open_recipe(self) -> None:
-        path = self.prompter.open_file(
-            "Open a Painterly image to restore its recipe", self.settings.last_folder("recipe"), RECIPE_FILTER
-        )
-        if path is not None:
-            self.open_recipe_file(path)
-
     def open_recipe_file(self, path: Path) -> None:
-        try:
-            # The image and its sidecar are opened only once known to be regular files (a FIFO blocks).
-            for candidate in (path, sidecar_path(path)):
-                if safe_exists(candidate):
-                    check_input_file(candidate)
-            recipe = read_recipe(path)
-            job = job_from_recipe(recipe, source=path)
-        except InputError as error:
-            named = error.path if error.path is not None else path
-            self.show_message(f"No recipe restored: {error_text(error, named.name)}", Level.ERROR)
-            return
-        except Exception as error:  # noqa: BLE001 - a hostile recipe (nested 100000 deep, ...) is a message
-            log.warning("reading the recipe of %s failed", shown(path), exc_info=True)
-            self.show_message(
-                f"No recipe restored: {shown(path.name)}: the recipe cannot be read ({type(error).__name__})",
-                Level.ERROR,
-            )
-            return
-        self.settings.set_last_folder("recipe", path)
-        self.apply_job(job, path.name, recipe)
-
-    def _find_input(self, path: Path, recorded: dict[str, Any] | None) -> Path | None:
-        """The input as the job names it, else at the absolute path the recipe recorded."""
-        candidates = [path]
-        if recorded and recorded.get("path"):
-            candidates.append(Path(str(recorded["path"])))
-        for candidate in candidates:
-            try:
-                if candidate.is_file():
-                    return candidate
-            except (OSError, ValueError):  # a name too long or with a NUL: a recipe is untrusted text
-                continue
-        return None
+        self.recipes.open_recipe_file(path)
 
     def apply_job(self, job: StyleJob, source: str, recipe: dict[str, Any] | None = None) -> None:
-        """Put a job's parameters in the panel and its inputs in the panes (those whose files still exist)."""
-        self.params_panel.set_params(job.params)
-        inputs = (recipe or {}).get("inputs") or {}
-        if not isinstance(inputs, dict):
-            inputs = {}
-        recorded_styles = inputs.get("styles") if isinstance(inputs.get("styles"), list) else []
-        missing: list[str] = []
-        problems: list[str] = []
-
-        found = self._find_input(job.content, inputs.get("content") if isinstance(inputs, dict) else None)
-        if found is None:
-            missing.append(shown(job.content.name))
-        else:
-            try:
-                self.content_pane.set_image(self.importer.from_path(found))
-            except (InputError, OSError) as error:
-                problems.append(error_text(error, found.name))
-        styles: list[tuple[ImportedImage, float]] = []
-        for index, (style, blend) in enumerate(zip(job.styles, job.blend, strict=True)):
-            recorded = recorded_styles[index] if index < len(recorded_styles) else None
-            found = self._find_input(style, recorded if isinstance(recorded, dict) else None)
-            if found is None:
-                missing.append(shown(style.name))
-                continue
-            try:
-                styles.append((self.importer.from_path(found), blend))
-            except (InputError, OSError) as error:
-                problems.append(error_text(error, found.name))
-        if styles:
-            # Blend values are relative; the sliders run 0..100, so scale the largest to 100.
-            top = max(b for _, b in styles) or 1.0
-            self.style_list.set_styles([(image, 100.0 * b / top) for image, b in styles])
-        text = f"Restored every setting from {shown(source)}"
-        if missing or problems:
-            detail = []
-            if missing:
-                detail.append("these inputs no longer exist: " + ", ".join(missing))
-            detail.extend(problems)
-            self.show_message(f"{text}; " + "; ".join(detail), Level.WARNING)
-        else:
-            self.show_message(f"{text}, with the photo and {len(styles)} style(s).", Level.INFO)
-        self._update_state()
+        self.recipes.apply_job(job, source, recipe)
 
     # ------------------------------------------------------------- recovery
     def check_recovery(self) -> bool:
