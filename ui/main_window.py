@@ -2,7 +2,8 @@
 
 The window lays out the widgets and wires them to the run model (``ui.model.RunModel``), which
 holds the state: the parameters being edited, the run and its records, the history.  Saving
-pictures is ``ui.export``, crash recovery ``ui.recovery``, the commands and menus ``ui.actions``.
+pictures is ``ui.export``, restoring a job ``ui.recipes``, crash recovery ``ui.recovery``, the
+commands and menus ``ui.actions``.
 """
 
 from __future__ import annotations
