@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace, output: Path, suffix: str, width: int, height
         from engine.weights import random_weights
 
         weights = random_weights()
-        window.controller.weights_factory = lambda: weights
+        window.model.weights_factory = lambda: weights
     window.resize(width, height)
     window.move(40, 30)
     window.show()
@@ -139,9 +139,11 @@ def _run(args: argparse.Namespace, output: Path, suffix: str, width: int, height
 
     def step_before() -> None:
         grab("before")
-        window.controller.preview.connect(on_preview)
-        window.controller.finished.connect(lambda finished: QTimer.singleShot(800, step_after))
-        window.controller.failed.connect(lambda message: QTimer.singleShot(800, step_after))
+        window.model.frame_changed.connect(
+            lambda frame: frame and on_preview(frame.image, frame.record.iteration)
+        )
+        window.model.finished.connect(lambda finished: QTimer.singleShot(800, step_after))
+        window.model.failed.connect(lambda message, entry: QTimer.singleShot(800, step_after))
         window.start_run()
 
     def on_preview(image: object, iteration: int) -> None:
