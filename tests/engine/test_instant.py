@@ -153,3 +153,22 @@ def test_an_optimisation_can_start_from_the_draft(tmp_path: Path) -> None:
     assert first.preview is not None
     assert np.abs(first.preview.astype(np.float32) / 255 - draft).mean() < 0.02
     assert isinstance(records[-1], Finished) and records[-1].iterations == 2
+
+
+def test_a_frozen_bundle_finds_its_own_copies(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+    import sys
+
+    models = instant.find_models()
+    folder = tmp_path / instant.BUNDLE_FOLDER
+    folder.mkdir()
+    for path in (models.predictor, models.transformer):
+        shutil.copy(path, folder / path.name)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+
+    def gone(name: str):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", gone)
+    found = instant.find_models()
+    assert found.transformer.parent == folder and found.predictor.parent == folder
