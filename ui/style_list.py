@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.image_pane import ImageThumb, mime_may_hold_image, paste_into
 from ui.imports import ImageImporter, ImportedImage, ImportResult, plain_tooltip, shown
 from ui.qtutil import ElidedLabel, guarded, icon, tool_button
+from ui.thumbs import ImageThumb, mime_may_hold_image, paste_into
 
 log = logging.getLogger(__name__)
 
