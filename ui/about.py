@@ -2,50 +2,30 @@
 
 from __future__ import annotations
 
-import platform
 import sys
-import tomllib
 from html import escape
-from importlib import metadata
-from pathlib import Path
 
 import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from engine.recipe import library_versions, painterly_version
 from engine.text import printable
 from ui.qtutil import icon
 
 
-def app_version() -> str:
-    try:
-        return metadata.version("painterly")
-    except metadata.PackageNotFoundError:
-        # Running from a source checkout.
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        try:
-            return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def version_rows() -> list[tuple[str, str]]:
+    """The versions a recipe records (engine.recipe), with Qt's and the platform added."""
+    versions = library_versions()
     return [
-        ("Painterly", app_version()),
-        ("Python", f"{platform.python_version()} ({sys.platform})"),
+        ("Painterly", painterly_version()),
+        ("Python", f"{versions['python']} ({sys.platform})"),
         ("Qt", qVersion()),
         ("PySide6", PySide6.__version__),
-        ("PyTorch", package_version("torch")),
-        ("NumPy", package_version("numpy")),
-        ("Pillow", package_version("pillow")),
+        ("PyTorch", versions["torch"]),
+        ("NumPy", versions["numpy"]),
+        ("Pillow", versions["pillow"]),
     ]
 
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from ui.about import app_version
+from engine.recipe import painterly_version
 from ui.settings import APPLICATION, ORGANIZATION, AppLocations, folder_problem
 from ui.theme import apply_theme
 
@@ -78,7 +78,7 @@ def create_application(argv: list[str]) -> QApplication:
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     QApplication.setOrganizationName(ORGANIZATION)
     QApplication.setApplicationName(APPLICATION)
-    QApplication.setApplicationVersion(app_version())
+    QApplication.setApplicationVersion(painterly_version())
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(_qt_arguments(argv))
     QGuiApplication.setDesktopFileName("painterly")

@@ -26,7 +26,7 @@ from engine.results import OutputSpec, snapshot, write_result
 
 log = logging.getLogger(__name__)
 
-# The issue asks for at least every 60 s; half that loses less work for a few PNG writes an hour.
+# A crash should lose at most a minute of work; half that loses less for a few PNG writes an hour.
 AUTOSAVE_INTERVAL = 30.0
 
 

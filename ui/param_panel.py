@@ -504,7 +504,7 @@ class ParamPanel(QScrollArea):
             form.addRow(label, field.widget)
             field.changed.connect(self._on_field_changed)
             if f.name == "size":
-                # Room for issue 4's print size (cm/in at a DPI) in the same group.
+                # The print size (cm/in at a DPI) sits in the same group.
                 self.size_hint = QLabel("")
                 self.size_hint.setObjectName("Caption")
                 self.size_hint.setToolTip(

@@ -44,7 +44,7 @@ WeightsFactory = Callable[[], Any]
 class Throttle:
     """How often the worker may signal the GUI (seconds between signals)."""
 
-    preview: float = 0.2  # at most 5 previews a second; the issue asks for at least one
+    preview: float = 0.2  # at most 5 previews a second (at least one a second keeps a run looking live)
     progress: float = 0.1  # at most 10 progress updates a second: smooth to the eye, light on the GIL
     # What the engine is asked for: a little more often than we show, so a fresh one is always waiting.
     engine_preview: float = 0.15

@@ -1,4 +1,4 @@
-"""Issue 4's window controls: print size, the coarse-to-fine plan and the memory estimate."""
+"""The window's output controls: print size, the coarse-to-fine plan and the memory estimate."""
 
 from __future__ import annotations
 
