@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSlider,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -199,6 +200,65 @@ class NumberField(Field):
         self._shown = self.box.value()
 
 
+class SliderField(Field):
+    """A 0..1 amount as a slider with a spin box beside it (the slider in hundredths)."""
+
+    STEPS = 100
+
+    def __init__(self, name: str, spec: FieldSpec) -> None:
+        super().__init__(name, spec)
+        low = spec.minimum if spec.minimum is not None else 0.0
+        high = spec.maximum if spec.maximum is not None else 1.0
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(round(low * self.STEPS), round(high * self.STEPS))
+        self.slider.setPageStep(10)
+        self.box = QDoubleSpinBox()
+        self.box.setDecimals(spec.decimals)
+        self.box.setRange(low, high)
+        self.box.setSingleStep(spec.step or 0.05)
+        self.box.setMinimumWidth(72)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.box.valueChanged.connect(self._on_box)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.box)
+        self.widget = QWidget()
+        self.widget.setLayout(row)
+        self._exact: Any = None
+        self._shown: float | None = None
+        self._tip(self.widget, self.slider, self.box)
+
+    def controls(self) -> list[QWidget]:
+        return [self.slider, self.box]
+
+    def _on_slider(self, value: int) -> None:
+        self.box.setValue(value / self.STEPS)  # the box says changed
+
+    def _on_box(self, value: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(value * self.STEPS))
+        self.slider.blockSignals(False)
+        self.changed.emit()
+
+    def get(self) -> Any:
+        value = self.box.value()
+        if self._exact is not None and value == self._shown:
+            return self._exact  # untouched since set(): exactly what the recipe said
+        return float(value)
+
+    def set(self, value: Any) -> None:
+        for widget in (self.slider, self.box):
+            widget.blockSignals(True)
+        self.box.setValue(float(value))
+        self.slider.setValue(round(float(value) * self.STEPS))
+        for widget in (self.slider, self.box):
+            widget.blockSignals(False)
+        self._exact = value
+        self._shown = self.box.value()
+
+
 # Words for enum values, so combo boxes read as choices rather than code.
 ENUM_TEXT: dict[str, str] = {
     "lbfgs": "L-BFGS",
@@ -206,6 +266,9 @@ ENUM_TEXT: dict[str, str] = {
     "content": "The photo",
     "noise": "Noise",
     "image": "Another image…",
+    "draft": "Instant draft",
+    "optimise": "Optimise the pixels (Gatys et al.)",
+    "instant": "Instant network (one pass)",
     "avg": "Average (smoother)",
     "max": "Max (crisper)",
     "auto": "Automatic",

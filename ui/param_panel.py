@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InputError
-from engine.params import ITERATION_LIMITS, SIZE_LIMITS, WEIGHT_LIMIT, StyleParams
+from engine.params import ITERATION_LIMITS, SIZE_LIMITS, WEIGHT_LIMIT, Method, StyleParams
 from engine.presets import PRESETS, apply_preset
 from ui.fields import (
     BoolField,
@@ -49,6 +49,7 @@ from ui.fields import (
     PairsField,
     PathField,
     SeedField,
+    SliderField,
 )
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def levels_text(params: StyleParams) -> str:
 
 
 GROUPS: tuple[tuple[str, str], ...] = (
+    ("top", ""),  # no box: right under the preset
     ("output", "Output size"),
     ("look", "Look"),
     ("run", "Optimisation"),
@@ -100,6 +102,24 @@ GROUPS: tuple[tuple[str, str], ...] = (
 )
 
 FIELD_SPECS: dict[str, FieldSpec] = {
+    "strength": FieldSpec(
+        "Strength",
+        "How far toward the painting: 0 keeps the photo's own look, 1 takes the painting's, and values "
+        "between mix the two. It shapes the instant draft (and the Instant preset's result); the "
+        "optimisation's strength comes with the Look controls (style and content weight).",
+        group="top",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.05,
+        decimals=2,
+    ),
+    "method": FieldSpec(
+        "Method",
+        "How the picture is made: by optimising its pixels against VGG-19 (Gatys et al.: the finest "
+        "picture, in minutes), or in one pass of the instant network (Ghiasi et al.: the draft's look, "
+        "in about a second). The Instant preset chooses the network.",
+        group="run",
+    ),
     "size": FieldSpec(
         "Long edge",
         "Long edge of the painting in pixels. Larger pictures get finer brush marks relative to the frame "
@@ -211,7 +231,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {
     "init": FieldSpec(
         "Start from",
         "What the painting starts from: the photo (keeps its structure from the first step), noise "
-        "(freer, more painterly, varies with the seed) or another image of your choice.",
+        "(freer, more painterly, varies with the seed), the instant draft (already painted, so the "
+        "optimisation refines the network's picture) or another image of your choice.",
         group="run",
     ),
     "init_image": FieldSpec(
@@ -341,6 +362,14 @@ ENABLED_WHEN: dict[str, Callable[[dict[str, Any]], bool]] = {
     "start_size": lambda v: bool(v.get("coarse_to_fine")) and not v.get("levels"),
     "init_image": lambda v: str(v.get("init")) == "image",
 }
+
+
+# What the instant method uses; every other control is for the optimisation and is greyed out with it.
+INSTANT_FIELDS = frozenset({"method", "strength", "size", "dpi", "style_scale"})
+
+
+def is_instant(values: dict[str, Any]) -> bool:
+    return str(values.get("method")) == Method.INSTANT.value
 
 
 class CollapsibleSection(QWidget):
@@ -476,6 +505,12 @@ class ParamPanel(QScrollArea):
             if key == "advanced":
                 form = QFormLayout(advanced_body)
                 form.setContentsMargins(4, 0, 0, 0)
+            elif not title:
+                top = QWidget()
+                top.setObjectName(f"Group_{key}")
+                form = QFormLayout(top)
+                form.setContentsMargins(4, 0, 4, 0)
+                column.addWidget(top)
             else:
                 box = QGroupBox(title)
                 box.setObjectName(f"Group_{key}")
@@ -619,6 +654,8 @@ class ParamPanel(QScrollArea):
         origin = typing.get_origin(kind)
         if name == "seed":
             return SeedField(name, spec)
+        if name == "strength":
+            return SliderField(name, spec)
         if isinstance(kind, type) and issubclass(kind, StrEnum):
             return EnumField(name, spec, kind)
         if name.endswith("_layers"):
@@ -759,6 +796,12 @@ class ParamPanel(QScrollArea):
             self.levels_plan.setText("— (fix the settings first)")
             self.memory_label.setText("Memory: — (fix the settings first)")
             return
+        if params.method is Method.INSTANT:
+            self.levels_plan.setText("One pass of the instant network, no optimisation")
+            self.memory_label.setText(
+                "Memory: little (the instant network; pictures above 4 MP are painted in tiles)"
+            )
+            return
         try:
             self.levels_plan.setText(describe_levels(params))
             levels_field = self.fields["levels"]
@@ -844,14 +887,14 @@ class ParamPanel(QScrollArea):
 
     def _update_dependents(self) -> None:
         values = {name: field.get() for name, field in self.fields.items()}
-        for name, rule in ENABLED_WHEN.items():
-            field = self.fields.get(name)
-            if field is not None:
-                enabled = rule(values)
-                field.set_enabled(enabled)
-                label = self.labels.get(name)
-                if label is not None:
-                    label.setEnabled(enabled)
+        instant = is_instant(values)
+        for name, field in self.fields.items():
+            rule = ENABLED_WHEN.get(name)
+            enabled = (name in INSTANT_FIELDS or not instant) and (rule is None or rule(values))
+            field.set_enabled(enabled)
+            label = self.labels.get(name)
+            if label is not None:
+                label.setEnabled(enabled)
 
     def _update_size_hint(self) -> None:
         size = self.output_size()
