@@ -56,6 +56,10 @@ class Exporter:
 
     @guarded
     def export_result(self) -> Path | None:
+        draft = self.model.export_draft()
+        if draft is not None:
+            # The draft on view: saved with its own recipe (the instant method's).
+            return self.export(draft, "draft")
         entry = self.model.export_entry()
         if entry is None:
             self.say("Nothing to export yet: run first, or pick a run in History.", Level.INFO)

@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
 
 from engine.errors import InputError
 from engine.imageio import load_image
-from engine.params import InitMode, StyleJob, StyleParams
+from engine.params import InitMode, Method, StyleJob, StyleParams
 from engine.records import Finished, Progress, StopReason
 from ui.about import AboutDialog
 from ui.actions import build_actions
 from ui.autosave import AUTOSAVE_INTERVAL, AutosaveStore
+from ui.draft import Draft, DraftMaker, DraftStylizeFn
 from ui.export import Exporter
 from ui.fields import ENUM_TEXT
 from ui.history import HistoryStrip
@@ -65,6 +66,7 @@ from ui.worker import StylizeFn, Throttle, WeightsFactory
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = QSize(1400, 900)
+DRAFT_STATUS = "Instant draft"
 COMPARE_KEYS = (Qt.Key.Key_Space, Qt.Key.Key_C)
 
 
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         temp_dirs: list[Path] | None = None,
         device_probe: Callable[[], list[str]] | None = probe_devices,
         restore_settings: bool = True,
+        draft_stylize: DraftStylizeFn | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Painterly")
@@ -141,6 +144,11 @@ class MainWindow(QMainWindow):
         self.autosave = AutosaveStore(self.locations.data_dir, autosave_interval)
         self.autosave_enabled = DATA not in unusable
         self.model = RunModel(self, stylize=stylize, weights_factory=weights_factory, throttle=throttle)
+        # The instant draft: made in a thread of its own whenever a photo and a style are present.
+        self.drafts = DraftMaker(self, stylize=draft_stylize)
+        # Show draft was pressed: the next draft may replace the run's picture on view.
+        self._draft_asked = False
+        self._draft_absence_said = False
         self._content_path: Path | None = None
         self._probe: _DeviceProbe | None = None
         self._close_pending = False
@@ -285,7 +293,7 @@ class MainWindow(QMainWindow):
         self.content_pane.imageChanged.connect(self._on_content_changed)
         self.content_pane.problems.connect(self.show_problems)
         self.content_pane.openRequested.connect(self.open_content)
-        self.style_list.changed.connect(self._update_state)
+        self.style_list.changed.connect(self._on_styles_changed)
         self.style_list.problems.connect(self.show_problems)
         self.style_list.addRequested.connect(self.add_styles)
         self.params_panel.paramsChanged.connect(self._on_params_changed)
@@ -295,6 +303,10 @@ class MainWindow(QMainWindow):
         self.history.entrySelected.connect(self.view_entry)
         self.history.restoreRequested.connect(self.restore_entry)
         self.history.exportRequested.connect(self.export_entry)
+        self.result.draft_button.clicked.connect(self.show_draft)
+        self.drafts.ready.connect(self._on_draft)
+        self.drafts.failed.connect(self._on_draft_failed)
+        self.drafts.unavailable.connect(self._on_draft_unavailable)
         # The widgets follow the model.
         model = self.model
         model.params = self.params_panel.params()
@@ -303,6 +315,7 @@ class MainWindow(QMainWindow):
         model.progress_changed.connect(self._on_progress)
         model.frame_changed.connect(self._on_frame)
         model.viewing_changed.connect(self._on_viewing)
+        model.draft_changed.connect(self._on_draft_changed)
         model.entry_added.connect(self.history.add_entry)
         model.entry_dropped.connect(self.history.drop_entry)
         model.finished.connect(self._on_finished)
@@ -362,8 +375,10 @@ class MainWindow(QMainWindow):
         new_path = image.path if image is not None else None
         changed, self._content_path = new_path != self._content_path, new_path
         if changed and not self.model.is_running:
-            # A new photo: the canvas shows it until it is painted (History keeps earlier paintings).
+            # A new photo: the canvas shows it until it is painted, or until its draft is ready
+            # (History keeps earlier paintings).
             self.model.view(None)
+            self.model.draft = None
             self.history.clear_selection()
             self.result.view.set_result(None)
             self.result.set_size_text(f"{image.width} × {image.height} px photo" if image else "")
@@ -371,13 +386,23 @@ class MainWindow(QMainWindow):
         if image is not None:
             self.settings.set_last_folder("content", image.path)
         self._update_state()
+        self._update_draft()
+
+    def _on_styles_changed(self) -> None:
+        self._update_state()
+        self._update_draft()
 
     def _on_params_changed(self, params: StyleParams | None) -> None:
         self.model.params = params
         self._update_state()
+        self._update_draft()
 
     def _on_devices_found(self, devices: list[str]) -> None:
         self.model.devices = devices
+        # The engine is loaded: now the draft's networks, before the photo and style arrive. Their first
+        # load holds the GIL for about half a second (onnx imports ml_dtypes), so it happens here, in
+        # the start-up's background work, rather than while the artist drags a slider.
+        self.drafts.warm_up()
 
     def _on_devices(self, devices: list[str]) -> None:
         self.params_panel.set_available_devices(devices)
@@ -418,7 +443,16 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(state is RunState.RUNNING and not self._close_pending)
         commands.stop.setEnabled(running)
         commands.save_preview.setEnabled(self.result.view.has_result)
-        commands.export.setEnabled(self.model.export_entry() is not None)
+        commands.export.setEnabled(
+            self.model.export_entry() is not None or self.model.export_draft() is not None
+        )
+        self.result.draft_button.setVisible(
+            not running
+            and self.model.draft is None
+            and self.result.view.has_result
+            and self.drafts.available is not False
+            and self._draft_job() is not None
+        )
         if running:
             self.readiness.setText("Painting… Stop (Esc) keeps the picture so far.")
             self.run_button.setToolTip("A run is in progress")
@@ -428,7 +462,13 @@ class MainWindow(QMainWindow):
         else:
             size = self.params_panel.output_size()
             text = f"Ready: {size[0]} × {size[1]} px, " if size else "Ready: "
-            self.readiness.setText(f"{text}{self.params_panel.last_valid.iterations} iterations.")
+            params = self.params_panel.last_valid
+            how = (
+                "one pass of the instant network"
+                if params.method is Method.INSTANT
+                else f"{params.iterations} iterations"
+            )
+            self.readiness.setText(f"{text}{how}.")
             self.run_button.setToolTip("Start painting the photo in the chosen style (Ctrl+R or Ctrl+Enter)")
         self._update_device_label()
 
@@ -506,6 +546,9 @@ class MainWindow(QMainWindow):
                     load_image(params.init_image)
                 except InputError as error:
                     problems.append(f"Start image {error_text(error, Path(params.init_image).name)}")
+            uses_network = params.method is Method.INSTANT or params.init is InitMode.DRAFT
+            if uses_network and self.drafts.available is False:
+                problems.append(f"Instant network: {self.drafts.unavailable_reason}")
             available = self.model.devices
             if available is not None and str(params.device) not in available:
                 problems.append(
@@ -529,6 +572,9 @@ class MainWindow(QMainWindow):
             return
         if self.message_bar.level is not Level.INFO:
             self.message_bar.dismiss()
+        # The run's first preview replaces the draft on view; a draft still on its way is not shown.
+        self.drafts.cancel()
+        self._draft_asked = False
         self.history.clear_selection()
         size = self.params_panel.output_size(job.params)
         if size is not None:
@@ -617,6 +663,120 @@ class MainWindow(QMainWindow):
         self._update_state()
         if self._close_pending:
             self.close()
+            return
+        # A run that ended without a picture leaves the draft on view: it follows the inputs again.
+        self._update_draft()
+
+    # ------------------------------------------------------------------ draft
+    def _draft_job(self) -> StyleJob | None:
+        """The inputs as a job the draft can be made from, or None (nothing is checked on disk here:
+        the draft thread's engine loads the files and says what is wrong)."""
+        content = self.content_pane.image
+        styles = self.style_list.images()
+        if content is None or not styles:
+            return None
+        try:
+            # The last valid settings: a half-typed weight does not take the draft away.
+            params = self.params_panel.last_valid
+            return StyleJob(content.path, tuple(s.path for s in styles), params, self.style_list.blend())
+        except InputError:
+            return None  # every blend slider at zero
+
+    def _draft_may_show(self) -> bool:
+        """No run is going, and the view holds the photo or the draft, not a run's picture (a
+        finished result is never taken from view unasked; Show draft asks)."""
+        if self.model.is_running:
+            return False
+        return self._draft_asked or self.model.draft is not None or not self.result.view.has_result
+
+    def _update_draft(self, delay_ms: int | None = None) -> None:
+        """Ask for the draft of the inputs as they are now, or put the draft away when they make none."""
+        if self.content_pane.image is not None or self.style_list.rows:
+            self.drafts.warm_up()  # the networks load while the second input is being chosen
+        job = self._draft_job()
+        if job is None:
+            self.drafts.cancel()
+            if self.model.draft is not None and not self.model.is_running:
+                self.model.draft = None
+                self.result.view.set_result(None)
+                image = self.content_pane.image
+                self.result.set_size_text(f"{image.width} × {image.height} px photo" if image else "")
+            return
+        if self.drafts.available is False:
+            self._say_draft_absent()
+            return
+        if not self._draft_may_show():
+            self.drafts.cancel()
+            return
+        made = self.drafts.draft_for(job)
+        if made is not None:
+            self.drafts.cancel()  # back to settings already drafted: what was asked since is stale
+            self._show_draft(made)
+            return
+        self.drafts.request(job, delay_ms)
+
+    @guarded
+    def show_draft(self) -> None:
+        """Show the draft of the current inputs instead of the picture on view (Show draft)."""
+        if self.model.is_running or self._draft_job() is None:
+            return
+        self._draft_asked = True
+        self.model.view(None)
+        self.history.clear_selection()
+        self._update_draft(delay_ms=0)
+
+    def _on_draft(self, draft: Draft) -> None:
+        job = self._draft_job()
+        if job is None or not self._draft_may_show() or self.drafts.draft_for(job) is not draft:
+            return  # a run's picture took the view, or the inputs changed: kept for Show draft
+        self._show_draft(draft)
+
+    def _show_draft(self, draft: Draft) -> None:
+        self._draft_asked = False
+        self.model.draft = draft
+
+    def _on_draft_changed(self, draft: Draft | None) -> None:
+        view = self.result.view
+        if draft is None:
+            view.set_badge("")
+            if self.statusBar().currentMessage().startswith(DRAFT_STATUS):
+                self.statusBar().clearMessage()
+            self._update_state()
+            return
+        image = draft.image
+        view.set_canvas_size(image.size())
+        view.set_result(image)
+        self.result.set_size_text(f"{image.width()} × {image.height()} px · instant draft")
+        view.set_badge(
+            "Draft",
+            "The instant draft: a feed-forward network's picture of the photo in this style, made in "
+            "about a second. It follows the photo, the styles and Strength; Run paints the picture "
+            "properly, and Export saves this draft with its recipe.",
+        )
+        self.statusBar().showMessage(
+            f"{DRAFT_STATUS} in {draft.seconds:.1f} s: Run (Ctrl+R) paints it properly; "
+            "Export saves the draft"
+        )
+        self._update_state()
+
+    def _on_draft_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"No draft: {printable_lines(message)}", 8000)
+
+    def _on_draft_unavailable(self, message: str) -> None:
+        self._update_state()
+        if self._draft_job() is not None:
+            self._say_draft_absent()
+
+    def _say_draft_absent(self) -> None:
+        """Once, when a draft would have appeared (not at start-up, over what the window said then)."""
+        if self._draft_absence_said:
+            return
+        self._draft_absence_said = True
+        self.show_message(
+            f"No instant draft: {self.drafts.unavailable_reason}. Everything else works as before; "
+            "Run paints with the optimisation.",
+            Level.INFO,
+        )
 
     # ---------------------------------------------------------------- history
     @guarded
@@ -625,6 +785,8 @@ class MainWindow(QMainWindow):
 
     def _on_viewing(self, entry: HistoryEntry | None) -> None:
         if entry is not None:
+            self.drafts.cancel()
+            self._draft_asked = False
             self.result.view.set_canvas_size(entry.image.size())
             self.result.view.set_result(entry.image)
             self.result.set_size_text(
@@ -775,6 +937,7 @@ class MainWindow(QMainWindow):
         """Stop any run and wait for its thread (at application exit and in tests)."""
         if self._probe is not None:
             self._probe.wait(timeout_ms / 1000)
+        self.drafts.shutdown(timeout_ms / 1000)
         if self.model.is_running:
             if not self.model.shutdown(timeout_ms):
                 log.error("the run did not stop within %d ms", timeout_ms)

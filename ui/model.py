@@ -24,6 +24,7 @@ from engine.params import StyleJob, StyleParams
 from engine.records import Finished, Progress, Record, StopReason
 from engine.results import snapshot
 from engine.text import printable
+from ui.draft import Draft
 from ui.qtutil import format_duration
 from ui.worker import Pictures, Snapshotter, StyleWorker, StylizeFn, Throttle, WeightsFactory
 
@@ -124,6 +125,7 @@ class RunModel(QObject):
     progress_changed = Signal(object)  # Progress: the furthest iteration of the run so far
     frame_changed = Signal(object)  # Frame: the newest picture of the run, or None
     viewing_changed = Signal(object)  # HistoryEntry shown instead of the run, or None
+    draft_changed = Signal(object)  # ui.draft.Draft on view, or None
     devices_changed = Signal(object)  # list[str]: the usable devices, once known
     entry_added = Signal(object)  # HistoryEntry
     entry_dropped = Signal(object)  # HistoryEntry let go beyond HISTORY_LIMIT (before the new one is added)
@@ -142,6 +144,9 @@ class RunModel(QObject):
     progress: Observed[Progress | None] = Observed(None)
     frame: Observed[Frame | None] = Observed(None)
     viewing: Observed[HistoryEntry | None] = Observed(None)
+    # The instant draft on view (ui.draft.Draft): set by the window while no run's picture is shown;
+    # a run's first preview, its result and a history entry replace it.
+    draft: Observed[Draft | None] = Observed(None)
     devices: Observed[list[str] | None] = Observed(None, operator.eq)
 
     def __init__(
@@ -233,6 +238,7 @@ class RunModel(QObject):
             return
         self.record = record
         if record.preview is not None:
+            self.draft = None
             self.frame = Frame(record, self._pictures.take(record))
         # A record passed on late for its picture does not move the progress back.
         if self.progress is None or record.iteration >= self.progress.iteration:
@@ -243,6 +249,7 @@ class RunModel(QObject):
         self.last_device = finished.device
         self.last_weights_id = finished.weights_id
         self.add_to_history(finished, image)
+        self.draft = None
         self.viewing = None
         self.record = finished
         self.finished.emit(finished)
@@ -283,6 +290,8 @@ class RunModel(QObject):
 
     def view(self, entry: HistoryEntry | None) -> None:
         """Show a history entry instead of the run (None: the run again)."""
+        if entry is not None:
+            self.draft = None
         if entry is not None and entry is self.viewing:
             self.viewing_changed.emit(entry)  # picked again: shown again
         self.viewing = entry
@@ -295,10 +304,16 @@ class RunModel(QObject):
             return None
         return self.history[-1] if self.history else None
 
+    def export_draft(self) -> Finished | None:
+        """The draft's record when Export should save the draft: it is on view and no run is going."""
+        return self.draft.finished if self.draft is not None and not self.is_running else None
+
     def current_picture(self) -> Finished | None:
         """The picture on screen now as a Finished record (a snapshot when a run is in progress)."""
         if self.viewing is not None:
             return self.viewing.finished
+        if self.draft is not None:
+            return self.draft.finished
         frame, job = self.frame, self.job
         if self.is_running and frame is not None and job is not None:
             iteration = frame.record.iteration

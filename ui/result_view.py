@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 MIN_ZOOM = 0.02
 MAX_ZOOM = 32.0
+BADGE_MARGIN = 12
+# The badge is a widget over the view, not a Python paint override: it costs nothing per frame.
+BADGE_STYLE = (
+    "QLabel { background: rgba(20, 20, 22, 200); color: #f2f2f2; border: 1px solid #e39a3b; "
+    "border-radius: 11px; padding: 3px 11px; font-weight: 600; }"
+)
 
 
 class SplitPixmapItem(QGraphicsPixmapItem):
@@ -103,8 +109,16 @@ class ImageView(QGraphicsView):
         self._canvas = QSize(0, 0)  # output size in pixels: the scene's coordinate system
         self._photo = QImage()
         self._has_result = False
+        self.badge = QLabel(self)
+        self.badge.setObjectName("DraftBadge")
+        self.badge.setTextFormat(Qt.TextFormat.PlainText)
+        self.badge.setStyleSheet(BADGE_STYLE)
+        self.badge.hide()
         self.hint = "Your painting appears here"
-        self.subhint = "Add a photo and a style on the left, then press Run (Ctrl+R)"
+        self.subhint = (
+            "Add a photo and a style on the left: an instant draft appears at once, and Run (Ctrl+R) "
+            "paints it properly"
+        )
         self.setToolTip(
             "The painting as it is being made. Scroll to zoom, drag to pan; hold Space or C to see "
             "the photo instead."
@@ -174,6 +188,25 @@ class ImageView(QGraphicsView):
 
     def clear(self) -> None:
         self.set_result(None)
+
+    # -- badge ----------------------------------------------------------------
+    def set_badge(self, text: str, tip: str = "") -> None:
+        """A label in the view's top-left corner (the draft's mark); empty text hides it."""
+        self.badge.setText(text)
+        self.badge.setToolTip(tip)
+        self.badge.setVisible(bool(text))
+        if text:
+            self.badge.adjustSize()
+            self._place_badge()
+            self.badge.raise_()
+
+    @property
+    def badge_text(self) -> str:
+        return self.badge.text() if not self.badge.isHidden() else ""
+
+    def _place_badge(self) -> None:
+        corner = self.viewport().geometry().topLeft()
+        self.badge.move(corner.x() + BADGE_MARGIN, corner.y() + BADGE_MARGIN)
 
     # -- compare --------------------------------------------------------------
     @property
@@ -257,6 +290,7 @@ class ImageView(QGraphicsView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
+        self._place_badge()
         if self._fit:
             self.fit()
 
@@ -351,6 +385,15 @@ class ResultView(QWidget):
         self.size_label = QLabel("")
         self.size_label.setObjectName("Caption")
         self.size_label.setToolTip("Size of the painting in pixels")
+        self.draft_button = QToolButton()
+        self.draft_button.setObjectName("ShowDraft")
+        self.draft_button.setText("Show draft")
+        self.draft_button.setAutoRaise(True)
+        self.draft_button.setToolTip(
+            "Show the instant draft of the current photo, styles and strength instead of this picture "
+            "(the picture stays in History)"
+        )
+        self.draft_button.hide()
 
         self.fit_button.clicked.connect(self.view.fit)
         self.actual_button.clicked.connect(self.view.actual_pixels)
@@ -366,6 +409,8 @@ class ResultView(QWidget):
         bar.addSpacing(12)
         bar.addWidget(self.size_label)
         bar.addStretch(1)
+        bar.addWidget(self.draft_button)
+        bar.addSpacing(8)
         bar.addWidget(self.compare_label)
         bar.addWidget(self.compare)
         toolbar = QFrame()

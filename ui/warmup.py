@@ -60,6 +60,9 @@ def warm_up() -> None:
     result.view.set_photo(image)
     _render(result, QSize(300, 200))  # photo only
     result.view.set_result(image)
+    result.view.set_badge("Draft")
+    _render(result, QSize(300, 200))  # the draft's badge
+    result.view.set_badge("")
     result.view.set_split(0.5)
     _render(result, QSize(300, 200))  # split line
     result.view.set_hold_compare(True)

@@ -71,6 +71,24 @@ def warm_engine() -> None:
     torch.optim.LBFGS([parameter])
 
 
+@pytest.fixture(scope="session")
+def instant_networks() -> None:
+    """Load the instant draft's networks once, here in the main thread, when they are installed.
+
+    Their first load imports onnx, whose ml_dtypes extension holds the GIL for about half a second
+    (measured on the 2-core CPU); the window does that once, in the background at start-up. Done
+    here, the tests see the draft's steady-state behaviour, not a one-off import.
+    """
+    from engine import instant
+    from engine.errors import InputError
+
+    try:
+        instant.find_models()
+        instant._sessions()
+    except (InputError, ImportError):
+        pass  # the tests that need the networks skip; the window copes without them
+
+
 @pytest.fixture
 def prompter() -> FakePrompter:
     return FakePrompter()
@@ -81,7 +99,12 @@ WindowFactory = Callable[..., Any]
 
 @pytest.fixture
 def make_window(
-    qtbot: Any, locations: AppLocations, prompter: FakePrompter, tiny_weights: Any, warm_engine: None
+    qtbot: Any,
+    locations: AppLocations,
+    prompter: FakePrompter,
+    tiny_weights: Any,
+    warm_engine: None,
+    instant_networks: None,
 ) -> Iterator[WindowFactory]:
     """Build MainWindows wired to the tiny network and isolated folders; all are shut down after the test."""
     from ui.main_window import MainWindow
