@@ -169,9 +169,7 @@ def test_the_draft_exports_with_the_instant_recipe(make_window, images, qtbot, p
     assert Path(recipe["inputs"]["content"]["path"]).name == images["content"].name
 
 
-def test_missing_networks_give_one_banner_and_everything_else_works(
-    make_window, images, qtbot, monkeypatch
-):
+def test_missing_networks_give_one_banner_and_everything_else_works(make_window, images, qtbot, monkeypatch):
     from engine import instant
 
     def missing() -> Any:
