@@ -617,7 +617,12 @@ class MainWindow(QMainWindow):
         reason = finished.reason
         took = format_duration(finished.seconds)
         if reason is StopReason.COMPLETED:
-            self.progress.finish(f"Done · {finished.iterations} iterations in {took}", finished.iterations)
+            done = (
+                "one pass of the instant network"
+                if finished.job.params.method is Method.INSTANT
+                else f"{finished.iterations} iterations"
+            )
+            self.progress.finish(f"Done · {done} in {took}", finished.iterations)
             self.statusBar().showMessage(f"Finished run #{entry.number} in {took}", 8000)
         elif reason is StopReason.STOPPED:
             self.progress.finish(f"Stopped at iteration {finished.iterations}")

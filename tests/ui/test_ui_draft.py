@@ -240,6 +240,7 @@ def test_the_instant_preset_runs_through_the_worker(make_window, images, qtbot):
     wait_for_run(qtbot, window)
     finished = window.history.entries[-1].finished
     assert finished.weights_id.startswith("instant:") and finished.iterations == 1
+    assert "one pass of the instant network" in window.progress.bar.format()
     assert window.result.view.result_image().size() == window.history.entries[-1].image.size()
     assert window.model.draft is None
 
