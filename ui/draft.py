@@ -244,11 +244,6 @@ class DraftMaker(QObject):
         self._unavailable.connect(self._on_unavailable)
 
     # ------------------------------------------------------------------ asking
-    @property
-    def busy(self) -> bool:
-        """A draft has been asked for and has not arrived yet."""
-        return self._wanted is not None
-
     def draft_for(self, job: StyleJob) -> Draft | None:
         """The draft already made for ``job``'s inputs and settings, if the newest one is."""
         last = self.last

@@ -102,6 +102,10 @@ def test_the_draft_follows_strength_debounced(make_window, images, qtbot):
     tiny_params(window, iterations=60, style_weight=50.0)
     qtbot.wait(400)
     assert window.model.draft is second and window.drafts.computed == computed + 1
+    # Style scale is the draft's too.
+    window.params_panel.fields["style_scale"].box.setValue(2.0)
+    wait_for_draft(qtbot, window, lambda d: d.job.params.style_scale == 2.0)
+    assert window.drafts.computed == computed + 2
 
 
 def test_the_draft_follows_the_styles_and_the_photo(make_window, images, qtbot):
