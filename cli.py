@@ -176,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--init", metavar="content|noise|draft|PATH", help="starting image (draft: the instant draft)"
     )
     run.add_argument(
+        "--colors",
+        choices=["painting", "photo", "match"],
+        help="whose colours: the painting's, the photo's (luminance only), or the painting recoloured",
+    )
+    run.add_argument(
+        "--photo-colors",
+        type=float,
+        metavar="X",
+        help="0..1: after the run, blend this much of the photo's colour into the result",
+    )
+    run.add_argument(
         "--strength",
         type=float,
         metavar="X",
@@ -230,7 +241,8 @@ def params_from_args(args: argparse.Namespace) -> Any:
     same_name = (
         "size", "iterations", "optimizer", "learning_rate", "content_weight", "style_weight", "tv_weight",
         "content_layers", "style_layers", "pooling", "style_scale", "device", "precision", "seed",
-        "max_seconds", "weights", "start_size", "levels", "tile_size", "dpi", "strength",
+        "max_seconds", "weights", "start_size", "levels", "tile_size", "dpi", "strength", "colors",
+        "photo_colors",
     )  # fmt: skip
     changes.update({name: getattr(args, name) for name in same_name if getattr(args, name) is not None})
     if args.no_coarse_to_fine:

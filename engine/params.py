@@ -35,6 +35,14 @@ class Method(StrEnum):
     INSTANT = "instant"  # Ghiasi et al. 2017: one pass of a feed-forward network (engine.instant)
 
 
+class ColorMode(StrEnum):
+    """Whose colours the picture has (engine.colour)."""
+
+    PAINTING = "painting"  # the painting's, with its texture (the paper's plain method)
+    PHOTO = "photo"  # the photo's: luminance-only transfer
+    MATCH = "match"  # the painting recoloured to the photo's palette before the run
+
+
 class Optimizer(StrEnum):
     LBFGS = "lbfgs"
     ADAM = "adam"
@@ -194,6 +202,9 @@ class StyleParams:
     # How far toward the painting, 0..1. For the instant method it moves between the photo's own
     # style vector (0) and the painting's (1).
     strength: float = 1.0
+    colors: ColorMode = ColorMode.PAINTING
+    # After the run, how much of the photo's chroma is blended into the result (0..1; 1 = all of it).
+    photo_colors: float = 0.0
     # Long edge of the output in pixels.
     size: int = 512
     # Iterations in all, over every coarse-to-fine level.
@@ -252,6 +263,8 @@ class StyleParams:
         set_(self, "preset", str(self.preset))
         set_(self, "method", _enum(Method, "method", self.method))
         set_(self, "strength", _finite_in("strength", self.strength, 0.0, 1.0))
+        set_(self, "colors", _enum(ColorMode, "colors", self.colors))
+        set_(self, "photo_colors", _finite_in("photo colors", self.photo_colors, 0.0, 1.0))
         set_(self, "size", _int_in("size", self.size, *SIZE_LIMITS))
         set_(self, "iterations", _int_in("iterations", self.iterations, *ITERATION_LIMITS))
         set_(self, "coarse_to_fine", bool(self.coarse_to_fine))

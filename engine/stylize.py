@@ -18,16 +18,17 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from engine import colour
 from engine.device import choose_device, network_dtype
 from engine.imageio import LoadedImage, load_image
-from engine.params import InitMode, Method, StyleJob, StyleParams
+from engine.params import ColorMode, InitMode, Method, StyleJob, StyleParams
 from engine.plan import check_output_shape, check_style_shape, level_sizes, output_size, plan_levels
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.run.fallback import LevelInputs, is_out_of_memory, run_level
@@ -82,6 +83,24 @@ def _load_inputs(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> _
     return _Inputs(content, styles, init)
 
 
+def _coloured(inputs: _Inputs, params: StyleParams) -> _Inputs:
+    """The inputs as the run sees them under the job's colour mode (engine.colour)."""
+    content, styles = inputs.content, inputs.styles
+    if params.colors is ColorMode.MATCH:
+        styles = tuple(replace(s, rgb=colour.matched_colours(s.rgb, content.rgb)) for s in styles)
+    elif params.colors is ColorMode.PHOTO and params.method is Method.OPTIMISE:
+        styles = tuple(replace(s, rgb=colour.luminance_matched(s.rgb, content.rgb)) for s in styles)
+        content = replace(content, rgb=colour.luminance(content.rgb))
+    return _Inputs(content, styles, inputs.init)
+
+
+def _finish_colours(image: np.ndarray, photo: LoadedImage, params: StyleParams) -> np.ndarray:
+    """A picture of the run with the photo's chroma, as the colour mode and ``photo_colors`` ask."""
+    if params.colors is ColorMode.PHOTO:
+        image = colour.with_photo_chroma(image, photo.rgb, 1.0)
+    return colour.with_photo_chroma(image, photo.rgb, params.photo_colors)
+
+
 def instant_draft(inputs: _Inputs, params: StyleParams, blend: tuple[float, ...], size: tuple[int, int]):
     """The instant draft (engine.instant) of the inputs at ``size``, float32 H x W x 3."""
     from engine import instant  # onnxruntime loads only for a job that uses it
@@ -93,7 +112,8 @@ def instant_draft(inputs: _Inputs, params: StyleParams, blend: tuple[float, ...]
 def initial_image(inputs: _Inputs, params: StyleParams, size: tuple[int, int], blend=(1.0,)) -> Tensor:
     content = resize(to_tensor(inputs.content.rgb), size)
     if params.init is InitMode.DRAFT:
-        return to_tensor(instant_draft(inputs, params, blend, size))
+        draft = instant_draft(inputs, params, blend, size)
+        return to_tensor(colour.luminance(draft) if params.colors is ColorMode.PHOTO else draft)
     if params.init is InitMode.IMAGE:
         assert inputs.init is not None
         return resize(to_tensor(inputs.init.rgb), size)
@@ -154,9 +174,11 @@ def _instant(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> Itera
     from engine import instant
 
     started = time.perf_counter()
-    inputs = _load_inputs(job, decoded)
+    loaded = _load_inputs(job, decoded)
+    inputs = _coloured(loaded, job.params)
     size = output_size(inputs.content.size, job.params.size)
-    image = instant_draft(inputs, job.params, job.normalized_blend, size)
+    draft = instant_draft(inputs, job.params, job.normalized_blend, size)
+    image = _finish_colours(draft, loaded.content, job.params)
     elapsed = time.perf_counter() - started
     yield Progress(iteration=1, total=1, elapsed=elapsed, losses={}, preview=to_uint8(image), size=size)
     alpha = None
@@ -172,7 +194,7 @@ def _instant(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> Itera
         losses={},
         alpha=alpha,
         weights_id=instant.WEIGHTS_ID,
-        extra={"inputs": inputs.hashes()},
+        extra={"inputs": loaded.hashes()},
     )
 
 
@@ -185,7 +207,8 @@ def _run(
 ) -> Iterator[Record]:
     params = job.params
     control = Control(should_stop, time.perf_counter(), params.max_seconds)
-    inputs = _load_inputs(job, decoded)
+    loaded = _load_inputs(job, decoded)
+    inputs = _coloured(loaded, params)
     device_info = choose_device(params.device)
     weights = weights if weights is not None else load_weights(params.weights)
     network = Network.build(
@@ -224,7 +247,7 @@ def _run(
             last = done_in_level == level.iterations
             preview = None
             if previews.due(iteration, last, control.elapsed):
-                preview = to_uint8(to_numpy(step.shown))
+                preview = to_uint8(_finish_colours(to_numpy(step.shown), loaded.content, params))
             yield Progress(
                 iteration=iteration,
                 total=total,
@@ -253,7 +276,7 @@ def _run(
         alpha = resize(alpha_tensor, final_size)[0, 0].numpy()
     yield Finished(
         job=job,
-        image=to_numpy(final),
+        image=_finish_colours(to_numpy(final), loaded.content, params),
         iterations=iteration,
         seconds=control.elapsed,
         device=device_info.name,
@@ -262,5 +285,5 @@ def _run(
         message=message,
         alpha=alpha,
         weights_id=weights.id,
-        extra={"inputs": inputs.hashes(), "fallbacks": list(fallbacks)},
+        extra={"inputs": loaded.hashes(), "fallbacks": list(fallbacks)},
     )
