@@ -200,7 +200,8 @@ class StyleParams:
     preset: str = "default"
     method: Method = Method.OPTIMISE
     # How far toward the painting, 0..1. For the instant method it moves between the photo's own
-    # style vector (0) and the painting's (1).
+    # style vector (0) and the painting's (1); for the optimisation it scales the style weight on a
+    # logarithmic scale (see ``effective_style_weight``).
     strength: float = 1.0
     colors: ColorMode = ColorMode.PAINTING
     # After the run, how much of the photo's chroma is blended into the result (0..1; 1 = all of it).
@@ -290,7 +291,9 @@ class StyleParams:
         set_(self, "style_layers", _layer_weights("style layers", self.style_layers))
         for name in ("content_weight", "style_weight", "tv_weight"):
             set_(self, name, _finite_in(name.replace("_", " "), getattr(self, name), 0.0, WEIGHT_LIMIT))
-        if self.content_weight == 0 and self.style_weight == 0:
+        if self.content_weight == 0 and self.effective_style_weight == 0:
+            if self.style_weight > 0:
+                raise InputError("strength 0 turns the style off, so the content weight cannot be zero too")
             raise InputError("content weight and style weight cannot both be zero")
         if self.style_weight > 0 and not any(w > 0 for _, w in self.style_layers):
             raise InputError("style layers: at least one style layer needs a weight above zero")
@@ -309,12 +312,25 @@ class StyleParams:
 
     # -- layers ---------------------------------------------------------------
     @property
+    def effective_style_weight(self) -> float:
+        """The style weight the optimisation uses at this strength.
+
+        Strength 1 is the recipe's own balance and 0 the photo alone; in between the style weight
+        falls by a factor of 100 over the range (x0.1 at 0.5), because the look changes evenly with
+        the logarithm of the style/content ratio, not with the ratio itself (a tenfold change of the
+        weight looks like one step, whether from 1 to 10 or from 100 to 1000).
+        """
+        if self.strength <= 0.0:
+            return 0.0
+        return self.style_weight * 100.0 ** (self.strength - 1.0)
+
+    @property
     def active_content_layers(self) -> LayerWeights:
         return tuple((n, w) for n, w in self.content_layers if w > 0) if self.content_weight > 0 else ()
 
     @property
     def active_style_layers(self) -> LayerWeights:
-        return tuple((n, w) for n, w in self.style_layers if w > 0) if self.style_weight > 0 else ()
+        return tuple((n, w) for n, w in self.style_layers if w > 0) if self.effective_style_weight > 0 else ()
 
     @property
     def deepest_layer(self) -> str:

@@ -121,6 +121,6 @@ def make_loss(
         styles,
         TVLoss(params.tv_norm),
         params.content_weight,
-        params.style_weight,
+        params.effective_style_weight,
         params.tv_weight,
     ).to(network.device)
