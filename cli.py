@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strength",
         type=float,
         metavar="X",
-        help="0..1, how far toward the painting (instant preset: photo's own style at 0)",
+        help="0..1, how far toward the painting (1: the recipe's own balance, 0: the photo)",
     )
     run.add_argument(
         "--content-weight", type=float, metavar="X", help="how strongly the photo's layout holds"
