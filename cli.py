@@ -133,10 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "stylize", help="repaint a photo", description="Repaint a photo in a painting's style."
     )
-    run.add_argument("--content", required=True, type=_file_name, metavar="C", help="the photo to repaint")
+    run.add_argument("--content", type=_file_name, metavar="C", help="the photo to repaint")
     run.add_argument(
         "--style",
-        required=True,
         action="append",
         type=_file_name,
         metavar="S",
@@ -147,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", required=True, metavar="O", help="output file: .png .jpg .webp .tif")
     run.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the recipe to start from")
+    run.add_argument(
+        "--continue",
+        dest="continue_from",
+        type=_file_name,
+        metavar="RESULT",
+        help="continue a result Painterly made from its recipe and picture (more iterations, larger --size)",
+    )
     run.add_argument("--size", type=_whole_number, metavar="PX", help="long edge of the output in pixels")
     run.add_argument(
         "--print-size",
@@ -231,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def params_from_args(args: argparse.Namespace) -> Any:
+# Iterations of a continued run when --iterations is not given: enough to settle an upscale.
+CONTINUE_ITERATIONS = 50
+
+
+def params_from_args(args: argparse.Namespace, base: Any = None) -> Any:
+    """The job's parameters: ``base`` (by default the preset's) changed by every flag given."""
     from engine.errors import InputError
     from engine.params import InitMode
     from engine.presets import get_preset
@@ -258,7 +269,39 @@ def params_from_args(args: argparse.Namespace) -> Any:
         else:
             changes["init"] = InitMode.IMAGE
             changes["init_image"] = args.init
-    return get_preset(args.preset).params.replace(**changes)
+    return (base if base is not None else get_preset(args.preset).params).replace(**changes)
+
+
+def job_from_args(args: argparse.Namespace) -> Any:
+    """The job the flags describe; with --continue, the result's own job continued from its picture."""
+    from engine.errors import InputError
+    from engine.params import InitMode, StyleJob
+
+    if args.continue_from is None:
+        if not args.content or not args.style:
+            raise InputError("give the photo with --content and at least one painting with --style")
+        params = params_from_args(args)
+        styles = tuple(args.style)
+        return StyleJob(content=Path(args.content), styles=styles, params=params, blend=_blend(args.blend))
+    from engine.metadata import read_recipe
+    from engine.recipe import job_from_recipe, recorded_input
+
+    source = Path(args.continue_from)
+    recipe = read_recipe(source)
+    previous = job_from_recipe(recipe, source=source)
+    if args.init is not None:
+        raise InputError("--continue starts from the result itself; leave out --init")
+    params = params_from_args(args, base=previous.params)
+    # One level at the asked size, starting from the result (resized to it when the size changed).
+    continued = {"init": InitMode.IMAGE, "init_image": str(source), "coarse_to_fine": False, "levels": ()}
+    if args.iterations is None:
+        continued["iterations"] = CONTINUE_ITERATIONS
+    content = Path(args.content) if args.content else recorded_input(recipe, "content", previous.content)
+    styles = tuple(args.style) if args.style else tuple(
+        recorded_input(recipe, "styles", path, index) for index, path in enumerate(previous.styles)
+    )
+    blend = _blend(args.blend) or (previous.blend if len(styles) == len(previous.blend) else ())
+    return StyleJob(content=content, styles=styles, params=params.replace(**continued), blend=blend)
 
 
 def print_pixels(inches: float, dpi: float) -> int:
@@ -390,17 +433,15 @@ class _Interrupts:
 def run_stylize(args: argparse.Namespace) -> int:
     from engine.encode import check_encodable
     from engine.imageio import load_image
-    from engine.params import Method, StyleJob
+    from engine.params import Method
     from engine.plan import check_output_shape, check_style_shape, output_size, plan_levels
     from engine.records import Finished, StopReason
     from engine.results import OutputSpec, SaveError, check_output, job_inputs, output_path, save_result
     from engine.stylize import stylize
     from engine.weights import load_weights
 
-    params = params_from_args(args)
-    job = StyleJob(
-        content=Path(args.content), styles=tuple(args.style), params=params, blend=_blend(args.blend)
-    )
+    job = job_from_args(args)
+    params = job.params
     spec = OutputSpec(
         path=output_path(args.out), bit_depth=args.bit_depth, dpi=params.dpi, overwrite=args.overwrite
     )

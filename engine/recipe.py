@@ -245,6 +245,21 @@ _SHOWN_CHARS = 1000
 _NAME_WIDTH = 24
 
 
+def recorded_input(recipe: Mapping[str, Any], kind: str, path: Path, index: int = 0) -> Path:
+    """An input of a recipe's job as a file that exists now: the job's path if it does, else the
+    absolute path the recipe recorded (a job saved with relative paths, reopened from elsewhere)."""
+    if Path(path).is_file():
+        return Path(path)
+    inputs = recipe.get("inputs") if isinstance(recipe.get("inputs"), Mapping) else {}
+    entry = inputs.get(kind) if isinstance(inputs, Mapping) else None
+    if isinstance(entry, list):
+        entry = entry[index] if index < len(entry) else None
+    recorded = entry.get("path") if isinstance(entry, Mapping) else None
+    if isinstance(recorded, str) and recorded and Path(recorded).is_file():
+        return Path(recorded)
+    return Path(path)
+
+
 def format_recipe(recipe: Mapping[str, Any]) -> str:
     """Human-readable text for ``painterly info FILE`` and the window.
 

@@ -298,3 +298,29 @@ def test_empty_input_names_are_usage_errors(photos, capsys) -> None:
     args[args.index("--content") + 1] = ""
     assert run(*args) == 2
     assert "empty" in one_error_line(capsys)
+
+
+def test_continue_a_result_at_its_size_or_larger(photos) -> None:
+    first = photos["dir"] / "first.png"
+    assert run(*base(photos, first)) == 0
+    more = photos["dir"] / "more.png"
+    continued = ["stylize", "--continue", str(first), "--quiet", "--out"]
+    assert cli.main([*continued, str(more), "--iterations", "3"]) == 0
+    recipe = read_recipe(more)
+    assert recipe["iterations"] == 3 and recipe["job"]["params"]["init"] == "image"
+    assert Path(recipe["job"]["params"]["init_image"]) == first
+    assert recipe["job"]["params"]["size"] == 32 and recipe["job"]["content"] == str(photos["photo"])
+    larger = photos["dir"] / "larger.png"
+    assert cli.main([*continued, str(larger), "--size", "64"]) == 0
+    assert Image.open(larger).size == (64, 48)
+    assert read_recipe(larger)["iterations"] == cli.CONTINUE_ITERATIONS
+
+
+def test_continue_refuses_a_file_without_a_recipe_and_init(photos, capsys) -> None:
+    out = photos["dir"] / "out.png"
+    assert cli.main(["stylize", "--continue", str(photos["painting"]), "--out", str(out)]) == 2
+    assert "no Painterly recipe" in one_error_line(capsys)
+    first = photos["dir"] / "first.png"
+    assert run(*base(photos, first)) == 0
+    assert cli.main(["stylize", "--continue", str(first), "--out", str(out), "--init", "noise"]) == 2
+    assert "--init" in one_error_line(capsys)
