@@ -41,6 +41,7 @@ class Exporter:
         shown_photo: Callable[[], ImportedImage | None],
         say: Say,
         status: Status,
+        adjust: Callable[[Finished], Finished] | None = None,
     ) -> None:
         self.model = model
         self.prompter = prompter
@@ -49,6 +50,8 @@ class Exporter:
         self.shown_photo = shown_photo
         self.say = say
         self.status = status
+        # The picture as on view (the result's Photo colours slider), with a recipe that says so.
+        self.adjust = adjust or (lambda finished: finished)
 
     def report_exception(self, error: BaseException) -> None:
         """Where ``guarded`` sends what went wrong."""
@@ -83,7 +86,7 @@ class Exporter:
         if chosen is None:
             return None
         path, bit_depth, confirmed = chosen
-        return self.write(path, finished, bit_depth, overwrite=confirmed)
+        return self.write(path, self.adjust(finished), bit_depth, overwrite=confirmed)
 
     def suggested_name(self, finished: Finished, stem: str) -> Path:
         content = finished.job.content

@@ -286,6 +286,9 @@ ENUM_TEXT: dict[str, str] = {
     "isotropic": "Isotropic (keeps edges)",
     "squared-mean": "Squared, mean (TF report)",
     "abs-sum": "Absolute, sum (tf.image)",
+    "painting": "The painting's",
+    "photo": "The photo's",
+    "match": "The painting, recoloured to the photo",
 }
 
 

@@ -52,6 +52,8 @@ from ui.imports import (
 from ui.message_bar import Level, MessageBar
 from ui.model import Frame, HistoryEntry, RunModel, RunState
 from ui.param_panel import ParamPanel
+from ui.photo_colours import TIP as PHOTO_COLOURS_TIP
+from ui.photo_colours import PhotoColours
 from ui.progress_panel import ProgressPanel
 from ui.prompts import IMAGE_FILTER, WEIGHTS_FILTER, Prompter
 from ui.qtutil import describe_exception, format_duration, guarded, icon
@@ -167,6 +169,14 @@ class MainWindow(QMainWindow):
             self._update_state,
         )
         self.commands = build_actions(self)
+        self.photo_colours = PhotoColours(
+            self.result.photo_colors,
+            self.result.photo_colors_value,
+            self.result.view.set_result,
+            lambda text: self.show_message(text, Level.WARNING),
+            self,
+        )
+        self.result.photo_colors_label.setToolTip(PHOTO_COLOURS_TIP)
         self.exporter = Exporter(
             self.model,
             self.prompter,
@@ -175,6 +185,7 @@ class MainWindow(QMainWindow):
             lambda: self.content_pane.image,
             self.show_message,
             self.statusBar().showMessage,
+            adjust=self.photo_colours.adjusted,
         )
         self._connect()
         # Labels show file names, recipe values and error messages: text from outside, never HTML
@@ -381,6 +392,7 @@ class MainWindow(QMainWindow):
             self.model.draft = None
             self.history.clear_selection()
             self.result.view.set_result(None)
+            self.photo_colours.set_source(None)
             self.result.set_size_text(f"{image.width} × {image.height} px photo" if image else "")
         self.result.view.set_photo(image.preview if image else None)
         if image is not None:
@@ -604,6 +616,7 @@ class MainWindow(QMainWindow):
 
     def _on_frame(self, frame: Frame | None) -> None:
         if frame is not None and self.model.viewing is None:
+            self.photo_colours.set_source(None)
             self.result.view.set_result(frame.image)
             self._update_state()
 
@@ -613,6 +626,7 @@ class MainWindow(QMainWindow):
         image = entry.image
         self.result.view.set_canvas_size(image.size())
         self.result.view.set_result(image)
+        self.photo_colours.set_source(entry.finished)
         self.result.set_size_text(f"{image.width()} × {image.height()} px")
         reason = finished.reason
         took = format_duration(finished.seconds)
@@ -704,6 +718,7 @@ class MainWindow(QMainWindow):
             if self.model.draft is not None and not self.model.is_running:
                 self.model.draft = None
                 self.result.view.set_result(None)
+                self.photo_colours.set_source(None)
                 image = self.content_pane.image
                 self.result.set_size_text(f"{image.width} × {image.height} px photo" if image else "")
             return
@@ -744,6 +759,8 @@ class MainWindow(QMainWindow):
         view = self.result.view
         if draft is None:
             view.set_badge("")
+            if self.model.viewing is None:
+                self.photo_colours.set_source(None)
             if self.statusBar().currentMessage().startswith(DRAFT_STATUS):
                 self.statusBar().clearMessage()
             self._update_state()
@@ -751,6 +768,7 @@ class MainWindow(QMainWindow):
         image = draft.image
         view.set_canvas_size(image.size())
         view.set_result(image)
+        self.photo_colours.set_source(draft.finished)
         self.result.set_size_text(f"{image.width()} × {image.height()} px · instant draft")
         view.set_badge(
             "Draft",
@@ -794,6 +812,8 @@ class MainWindow(QMainWindow):
             self._draft_asked = False
             self.result.view.set_canvas_size(entry.image.size())
             self.result.view.set_result(entry.image)
+            self.photo_colours.set_source(None)  # picked again: shown as it was made
+            self.photo_colours.set_source(entry.finished)
             self.result.set_size_text(
                 f"{entry.image.width()} × {entry.image.height()} px · run #{entry.number}"
             )

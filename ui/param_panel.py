@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InputError
-from engine.params import ITERATION_LIMITS, SIZE_LIMITS, WEIGHT_LIMIT, Method, StyleParams
+from engine.params import ITERATION_LIMITS, SIZE_LIMITS, WEIGHT_LIMIT, ColorMode, Method, StyleParams
 from engine.presets import PRESETS, apply_preset
 from ui.fields import (
     BoolField,
@@ -104,9 +104,8 @@ GROUPS: tuple[tuple[str, str], ...] = (
 FIELD_SPECS: dict[str, FieldSpec] = {
     "strength": FieldSpec(
         "Strength",
-        "How far toward the painting: 0 keeps the photo's own look, 1 takes the painting's, and values "
-        "between mix the two. It shapes the instant draft (and the Instant preset's result); the "
-        "optimisation's strength comes with the Look controls (style and content weight).",
+        "How far toward the painting: 0 keeps the photo, 1 the full style. Under Advanced, the style and "
+        "content weights set the balance exactly.",
         group="top",
         minimum=0.0,
         maximum=1.0,
@@ -201,6 +200,25 @@ FIELD_SPECS: dict[str, FieldSpec] = {
         style="sci",
         minimum=0.0,
         maximum=WEIGHT_LIMIT,
+    ),
+    "colors": FieldSpec(
+        "Colours",
+        "Whose colours the picture has: the painting's (with its texture), the photo's (the painting "
+        "gives only its brush marks and light and shade), or the painting's recoloured to the photo's "
+        "palette before painting.",
+        group="look",
+    ),
+    "photo_colors": FieldSpec(
+        "Photo colours",
+        "After the run, how much of the photo's colours is blended into the picture (0%: none, 100%: "
+        "the photo's colours with the painting's light and shade). The slider above the result changes "
+        "it on the picture at once, without running again.",
+        style="percent",
+        minimum=0.0,
+        maximum=100.0,
+        step=5,
+        decimals=0,
+        suffix=" %",
     ),
     "style_scale": FieldSpec(
         "Style scale",
@@ -365,7 +383,22 @@ ENABLED_WHEN: dict[str, Callable[[dict[str, Any]], bool]] = {
 
 
 # What the instant method uses; every other control is for the optimisation and is greyed out with it.
-INSTANT_FIELDS = frozenset({"method", "strength", "size", "dpi", "style_scale"})
+INSTANT_FIELDS = frozenset({"method", "strength", "size", "dpi", "style_scale", "colors", "photo_colors"})
+
+# What each Colours choice does to the picture (the combo's item tooltips).
+COLOR_TIPS: dict[str, str] = {
+    ColorMode.PAINTING.value: (
+        "The painting's: the picture takes the painting's colours along with its texture"
+    ),
+    ColorMode.PHOTO.value: (
+        "The photo's: keeps the photo's colours and takes only the painting's brush marks and light "
+        "and shade"
+    ),
+    ColorMode.MATCH.value: (
+        "The painting, recoloured to the photo: the painting's colours are moved to the photo's palette "
+        "before painting, so its texture comes in the photo's colours"
+    ),
+}
 
 
 def is_instant(values: dict[str, Any]) -> bool:
@@ -657,7 +690,12 @@ class ParamPanel(QScrollArea):
         if name == "strength":
             return SliderField(name, spec)
         if isinstance(kind, type) and issubclass(kind, StrEnum):
-            return EnumField(name, spec, kind)
+            field = EnumField(name, spec, kind)
+            if name == "colors":
+                for index in range(field.combo.count()):
+                    tip = COLOR_TIPS.get(field.combo.itemData(index), "")
+                    field.combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+            return field
         if name.endswith("_layers"):
             return LayersField(name, spec)
         if origin is tuple:

@@ -361,7 +361,7 @@ class ImageView(QGraphicsView):
 
 
 class ResultView(QWidget):
-    """The view plus its toolbar: fit, 100%, zoom readout and the compare slider."""
+    """The view plus its toolbar: fit, 100%, zoom readout, photo colours and the compare slider."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -382,6 +382,15 @@ class ResultView(QWidget):
         self.compare.setMinimumWidth(120)
         self.compare.setMaximumWidth(260)
         self.compare.setToolTip(self._compare_tip())
+        self.photo_colors_label = QLabel("Photo colours")
+        self.photo_colors = QSlider(Qt.Orientation.Horizontal)
+        self.photo_colors.setObjectName("PhotoColours")
+        self.photo_colors.setMinimumWidth(80)
+        self.photo_colors.setMaximumWidth(160)
+        self.photo_colors_value = QLabel("")
+        self.photo_colors_value.setObjectName("Caption")
+        readout_width = self.photo_colors_value.fontMetrics().horizontalAdvance("100%") + 4
+        self.photo_colors_value.setMinimumWidth(readout_width)
         self.size_label = QLabel("")
         self.size_label.setObjectName("Caption")
         self.size_label.setToolTip("Size of the painting in pixels")
@@ -410,6 +419,10 @@ class ResultView(QWidget):
         bar.addWidget(self.size_label)
         bar.addStretch(1)
         bar.addWidget(self.draft_button)
+        bar.addSpacing(8)
+        bar.addWidget(self.photo_colors_label)
+        bar.addWidget(self.photo_colors)
+        bar.addWidget(self.photo_colors_value)
         bar.addSpacing(8)
         bar.addWidget(self.compare_label)
         bar.addWidget(self.compare)

@@ -255,8 +255,8 @@ def test_strength_sits_at_the_top_and_says_what_it_does(make_window):
     assert field.get() == 1.0
     assert field.widget.parentWidget().objectName() == "Group_top"
     tip = field.slider.toolTip()
-    assert "How far toward the painting: 0 keeps the photo's own look" in tip
-    assert "the optimisation's strength comes with the Look controls" in tip
+    assert "How far toward the painting: 0 keeps the photo, 1 the full style" in tip
+    assert "ignore" not in tip  # the optimisation maps strength too
     field.slider.setValue(25)
     assert window.model.params.strength == 0.25 and field.box.value() == 0.25
     # A recipe's value comes back exactly, and goes into the optimisation's job too.
