@@ -692,6 +692,11 @@ class ParamPanel(QScrollArea):
         if isinstance(kind, type) and issubclass(kind, StrEnum):
             field = EnumField(name, spec, kind)
             if name == "colors":
+                # The longest choice would widen the Look group until its rows wrap.
+                field.combo.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                field.combo.setMinimumContentsLength(14)
                 for index in range(field.combo.count()):
                     tip = COLOR_TIPS.get(field.combo.itemData(index), "")
                     field.combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)

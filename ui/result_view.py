@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSlider,
     QStyleOptionGraphicsItem,
     QToolButton,
@@ -379,14 +380,14 @@ class ResultView(QWidget):
         self.compare = QSlider(Qt.Orientation.Horizontal)
         self.compare.setRange(0, 1000)
         self.compare.setValue(0)
-        self.compare.setMinimumWidth(120)
+        self.compare.setMinimumWidth(70)
         self.compare.setMaximumWidth(260)
         self.compare.setToolTip(self._compare_tip())
         self.photo_colors_label = QLabel("Photo colours")
         self.photo_colors = QSlider(Qt.Orientation.Horizontal)
         self.photo_colors.setObjectName("PhotoColours")
-        self.photo_colors.setMinimumWidth(80)
-        self.photo_colors.setMaximumWidth(160)
+        self.photo_colors.setMinimumWidth(50)
+        self.photo_colors.setMaximumWidth(140)
         self.photo_colors_value = QLabel("")
         self.photo_colors_value.setObjectName("Caption")
         readout_width = self.photo_colors_value.fontMetrics().horizontalAdvance("100%") + 4
@@ -404,6 +405,10 @@ class ResultView(QWidget):
         )
         self.draft_button.hide()
 
+        for label in (self.size_label, self.photo_colors_label, self.compare_label):
+            # Labels keep their text whole; the sliders give way when the bar is narrow.
+            label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+
         self.fit_button.clicked.connect(self.view.fit)
         self.actual_button.clicked.connect(self.view.actual_pixels)
         self.compare.valueChanged.connect(lambda value: self.view.set_split(value / 1000))
@@ -415,7 +420,7 @@ class ResultView(QWidget):
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
         bar.addWidget(self.zoom_label)
-        bar.addSpacing(12)
+        bar.addSpacing(6)
         bar.addWidget(self.size_label)
         bar.addStretch(1)
         bar.addWidget(self.draft_button)
