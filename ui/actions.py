@@ -55,6 +55,7 @@ class Actions:
     quit: QAction
     run: QAction
     stop: QAction
+    continue_from: QAction
     fit: QAction
     actual_pixels: QAction
     zoom_in: QAction
@@ -123,6 +124,15 @@ def build_actions(window: MainWindow) -> Actions:
         quit=a(w, "Quit", "Close Painterly", w.close, QKeySequence.StandardKey.Quit),
         run=a(w, "Run", "Start painting", w.start_run, ["Ctrl+R", "Ctrl+Return", "Ctrl+Enter"], "run"),
         stop=a(w, "Stop", "Stop and keep the picture so far", w.stop_run, ["Esc"], "stop"),
+        continue_from=a(
+            w,
+            "Continue from this",
+            "Set up a run that goes on from the picture on view: its settings, 50 more iterations in one "
+            "level; raise Long edge first to upscale and refine",
+            w.continue_from_view,
+            ["Ctrl+Alt+R"],
+            "run",
+        ),
         fit=a(w, "Fit", "Fit the picture in the view", view.fit, ["Ctrl+0"], "zoom-fit"),
         actual_pixels=a(
             w,
@@ -150,6 +160,7 @@ def build_actions(window: MainWindow) -> Actions:
     )
     _build_menus(window, actions)
     _build_toolbar(window, actions)
+    _build_view_menu(window, actions)
     return actions
 
 
@@ -175,6 +186,8 @@ def _build_menus(window: MainWindow, actions: Actions) -> None:
     run_menu.addAction(actions.run)
     run_menu.addAction(actions.stop)
     run_menu.addSeparator()
+    run_menu.addAction(actions.continue_from)
+    run_menu.addSeparator()
     run_menu.addAction(actions.new_seed)
     view_menu = menu.addMenu("&View")
     for action in (actions.fit, actions.actual_pixels, actions.zoom_in, actions.zoom_out):
@@ -184,6 +197,13 @@ def _build_menus(window: MainWindow, actions: Actions) -> None:
     compare.setEnabled(False)
     help_menu = menu.addMenu("&Help")
     help_menu.addAction(actions.about)
+
+
+def _build_view_menu(window: MainWindow, actions: Actions) -> None:
+    """Right-click on the picture: go on from it, or save it."""
+    view = window.result.view
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+    view.addActions([actions.continue_from, actions.save_preview, actions.export])
 
 
 def _build_toolbar(window: MainWindow, actions: Actions) -> None:

@@ -42,6 +42,7 @@ class HistoryStrip(QWidget):
     entrySelected = Signal(object)  # HistoryEntry  # noqa: N815
     restoreRequested = Signal(object)  # noqa: N815
     exportRequested = Signal(object)  # noqa: N815
+    continueRequested = Signal(object)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,19 +67,27 @@ class HistoryStrip(QWidget):
         self.list.currentRowChanged.connect(self._on_row)
         self.list.setToolTip(
             "Every finished or stopped run of this session. Click one to view it; right-click to restore "
-            "its settings or export it."
+            "its settings, continue from its picture or export it."
         )
         self.list.setFixedHeight(THUMB.height() + self.fontMetrics().height() + 34)
 
         self.restore_button = self._tool(
             "restore", "Restore the selected run's settings and inputs into the panel"
         )
+        self.continue_button = self._tool(
+            "run",
+            "Continue from the selected run's picture: its settings, starting from its picture, 50 more "
+            "iterations in one level. Raise Long edge first to upscale and refine, then Run.",
+        )
+        self.continue_button.setObjectName("ContinueButton")
         self.export_button = self._tool("export", "Export the selected run to a file with its recipe")
         self.restore_button.clicked.connect(lambda: self._emit(self.restoreRequested))
         self.export_button.clicked.connect(lambda: self._emit(self.exportRequested))
+        self.continue_button.clicked.connect(lambda: self._emit(self.continueRequested))
         tools = QVBoxLayout()
         tools.setSpacing(2)
         tools.addWidget(self.restore_button)
+        tools.addWidget(self.continue_button)
         tools.addWidget(self.export_button)
         tools.addStretch(1)
 
@@ -137,6 +146,7 @@ class HistoryStrip(QWidget):
         has = self.current() is not None
         self.restore_button.setEnabled(has)
         self.export_button.setEnabled(has)
+        self.continue_button.setEnabled(has)
 
     def _on_clicked(self, item: QListWidgetItem) -> None:
         row = self.list.row(item)
@@ -164,5 +174,6 @@ class HistoryStrip(QWidget):
         menu.addAction(
             icon("restore"), "Restore settings and inputs", lambda: self.restoreRequested.emit(entry)
         )
+        menu.addAction(icon("run"), "Continue from this", lambda: self.continueRequested.emit(entry))
         menu.addAction(icon("export"), "Export…", lambda: self.exportRequested.emit(entry))
         menu.exec(self.list.viewport().mapToGlobal(position))

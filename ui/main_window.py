@@ -9,7 +9,9 @@ commands and menus ``ui.actions``.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from engine.errors import InputError
 from engine.imageio import load_image
 from engine.params import InitMode, Method, StyleJob, StyleParams
 from engine.records import Finished, Progress, StopReason
+from engine.results import OutputSpec, job_inputs, write_result
 from ui.about import AboutDialog
 from ui.actions import build_actions
 from ui.autosave import AUTOSAVE_INTERVAL, AutosaveStore
@@ -68,6 +71,8 @@ from ui.worker import StylizeFn, Throttle, WeightsFactory
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = QSize(1400, 900)
+# Iterations of a continued run (as the command line's --continue, cli.CONTINUE_ITERATIONS).
+CONTINUE_ITERATIONS = 50
 DRAFT_STATUS = "Instant draft"
 COMPARE_KEYS = (Qt.Key.Key_Space, Qt.Key.Key_C)
 
@@ -155,6 +160,7 @@ class MainWindow(QMainWindow):
         self._probe: _DeviceProbe | None = None
         self._close_pending = False
         self._compare_held: set[int] = set()
+        self._continue_fallback: Path | None = None  # where continued pictures go without a cache folder
 
         warm_up()
         self._build_widgets()
@@ -314,6 +320,7 @@ class MainWindow(QMainWindow):
         self.history.entrySelected.connect(self.view_entry)
         self.history.restoreRequested.connect(self.restore_entry)
         self.history.exportRequested.connect(self.export_entry)
+        self.history.continueRequested.connect(self.continue_entry)
         self.result.draft_button.clicked.connect(self.show_draft)
         self.drafts.ready.connect(self._on_draft)
         self.drafts.failed.connect(self._on_draft_failed)
@@ -458,6 +465,7 @@ class MainWindow(QMainWindow):
         commands.export.setEnabled(
             self.model.export_entry() is not None or self.model.export_draft() is not None
         )
+        commands.continue_from.setEnabled(self.model.export_entry() is not None)
         self.result.draft_button.setVisible(
             not running
             and self.model.draft is None
@@ -822,6 +830,74 @@ class MainWindow(QMainWindow):
     @guarded
     def restore_entry(self, entry: HistoryEntry) -> None:
         self.apply_job(entry.finished.job, f"run #{entry.number}")
+
+    # --------------------------------------------------------------- continue
+    @guarded
+    def continue_from_view(self) -> None:
+        """Continue from the run on view (a picked history entry, else the newest result)."""
+        entry = self.model.export_entry()
+        if entry is None:
+            self.show_message(
+                "Nothing to continue from yet: run first, or pick a run in History.", Level.INFO
+            )
+            return
+        self.continue_entry(entry)
+
+    @guarded
+    def continue_entry(self, entry: HistoryEntry) -> Path | None:
+        """Set up the entry's job to go on from its picture; the artist may raise Long edge, then Run.
+
+        As the command line's --continue: the same inputs and parameters, starting from the picture
+        (written to a file first: the engine reads the start image from disk), one level at the
+        output size, 50 iterations. Returns the picture's file, or None when it could not be written.
+        """
+        finished = entry.finished
+        try:
+            picture = self._write_continue_picture(entry)
+        except (InputError, OSError) as error:
+            self.show_message(
+                f"Cannot continue from run #{entry.number}: its picture could not be written "
+                f"({describe_exception(error)}).",
+                Level.ERROR,
+            )
+            return None
+        params = finished.job.params.replace(
+            init=InitMode.IMAGE,
+            init_image=str(picture),
+            coarse_to_fine=False,
+            levels=(),
+            iterations=CONTINUE_ITERATIONS,
+        )
+        height, width = finished.image.shape[:2]
+        note = (
+            f"Ready to continue run #{entry.number} from its picture ({width} × {height} px): "
+            f"{CONTINUE_ITERATIONS} more iterations in one level. Raise Long edge to upscale and refine it, "
+            "then press Run (Ctrl+R)."
+        )
+        job = StyleJob(finished.job.content, finished.job.styles, params, finished.job.blend)
+        self.recipes.apply_job(job, f"run #{entry.number}", note=note)
+        return picture
+
+    def _write_continue_picture(self, entry: HistoryEntry) -> Path:
+        """The entry's picture as a PNG with its recipe, in the cache folder (else a temporary one).
+
+        The name carries the entry's number and time, so a later session's run #1 never replaces a
+        picture that an earlier continued result's recipe names as its start image.
+        """
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(entry.created))
+        name = f"continue-{entry.number}-{stamp}.png"
+        finished, inputs = entry.finished, job_inputs(entry.finished.job)
+        if self._continue_fallback is None:
+            folder = self.locations.cache_dir / "continue"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                return write_result(finished, OutputSpec(folder / name, overwrite=True), inputs=inputs)
+            except (InputError, OSError) as error:
+                # Read-only, full or gone: this session's temporary folder will do.
+                log.warning("cannot keep the continued picture in %s (%s)", folder, error)
+                self._continue_fallback = Path(tempfile.mkdtemp(prefix="painterly-continue-"))
+        path = self._continue_fallback / name
+        return write_result(finished, OutputSpec(path, overwrite=True), inputs=inputs)
 
     # ----------------------------------------------------------------- saving
     def export_entry(self, entry: HistoryEntry) -> Path | None:

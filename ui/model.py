@@ -88,7 +88,7 @@ class HistoryEntry:
         ]
         if f.message:
             lines.append(printable(f.message))
-        lines.append("Click to view · right-click to restore its settings or export it")
+        lines.append("Click to view · right-click to restore its settings, continue from it or export it")
         return "\n".join(lines)
 
 

@@ -99,8 +99,13 @@ class JobRestorer:
         self.settings.set_last_folder("recipe", path)
         self.apply_job(job, path.name, recipe)
 
-    def apply_job(self, job: StyleJob, source: str, recipe: dict[str, Any] | None = None) -> None:
-        """Put a job's parameters in the panel and its inputs in the panes (those whose files still exist)."""
+    def apply_job(
+        self, job: StyleJob, source: str, recipe: dict[str, Any] | None = None, note: str = ""
+    ) -> None:
+        """Put a job's parameters in the panel and its inputs in the panes (those whose files still exist).
+
+        ``note`` replaces the message said when everything was restored (Continue from this says its own).
+        """
         self.params_panel.set_params(job.params)
         inputs = (recipe or {}).get("inputs") or {}
         if not isinstance(inputs, dict):
@@ -138,7 +143,8 @@ class JobRestorer:
             if missing:
                 detail.append("these inputs no longer exist: " + ", ".join(missing))
             detail.extend(problems)
-            self.say(f"{text}; " + "; ".join(detail), Level.WARNING)
+            warning = f"{note} But " if note else f"{text}; "
+            self.say(warning + "; ".join(detail), Level.WARNING)
         else:
-            self.say(f"{text}, with the photo and {len(styles)} style(s).", Level.INFO)
+            self.say(note or f"{text}, with the photo and {len(styles)} style(s).", Level.INFO)
         self.changed()
