@@ -15,7 +15,6 @@ import os
 import struct
 import subprocess
 import sys
-import threading
 import tracemalloc
 import warnings
 import zlib
@@ -35,28 +34,10 @@ from engine.errors import InputError
 from engine.imageio import load_image, load_image_bytes
 from engine.metadata import RECIPE_KEY, parse_recipe, read_recipe, sidecar_path
 from engine.text import printable
+from tests.engine.blocking import finishes_within
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = {"painterly": "0.1.0", "recipe_version": 1, "job": {"content": "a.png", "styles": ["b.png"]}}
-
-
-def finishes_within(seconds: float, call: Callable[[], Any]) -> Any:
-    """Run ``call`` in a thread: a regression that blocks fails the test instead of hanging it."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), "blocked"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def one_line(error: pytest.ExceptionInfo[InputError], path: Path | str | None = None) -> str:
