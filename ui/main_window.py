@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from engine.errors import InputError
 from engine.imageio import load_image
 from engine.params import InitMode, Method, StyleJob, StyleParams
+from engine.plan import check_output_shape, check_style_shape
 from engine.records import Finished, Progress, StopReason
 from engine.results import OutputSpec, job_inputs, write_result
 from ui.about import AboutDialog
@@ -574,6 +575,17 @@ class MainWindow(QMainWindow):
                 problems.append(
                     f"Device: {params.device} is not available on this computer; choose Automatic or CPU"
                 )
+        if content is not None and params is not None:
+            # The same shape rules the engine applies, said here before a thread starts.
+            try:
+                check_output_shape((content.width, content.height), params, content.name)
+            except InputError as error:
+                problems.append(f"Photo {error_text(error, content.name)}")
+            for image in styles:
+                try:
+                    check_style_shape((image.width, image.height), image.name)
+                except InputError as error:
+                    problems.append(f"Style {error_text(error, image.name)}")
         if problems or content is None or params is None:
             self.show_message("Cannot run:\n" + "\n".join(problems), Level.ERROR)
             return None
