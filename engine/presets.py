@@ -29,13 +29,26 @@ from engine.params import InitMode, LossConvention, Method, Optimizer, Pooling, 
 _GATYS_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+# The window's preset menu lists presets in these groups, in this order: first by the look they give
+# (names an artist understands), then the recipes reproduced from papers and tutorials.
+GROUP_BY_LOOK = "By look"
+GROUP_LITERATURE = "From the literature and tutorials"
+PRESET_GROUPS = (GROUP_BY_LOOK, GROUP_LITERATURE)
+
+
 @dataclass(frozen=True)
 class Preset:
-    name: str
+    name: str  # the command line's --preset name; never changes
     title: str
     description: str
     source: str
     params: StyleParams
+    look: str = ""  # the name the window shows; the title where empty
+    group: str = GROUP_LITERATURE
+
+    @property
+    def display_name(self) -> str:
+        return self.look or self.title
 
 
 # Settings that switching presets in the window leaves alone: they describe the machine and the
@@ -47,6 +60,8 @@ _PRESET_LIST = (
     Preset(
         name="default",
         title="Painterly default",
+        look="Balanced",
+        group=GROUP_BY_LOOK,
         description=(
             "Our recipe: normalised losses (a weight means the same at any size), content from relu4_2, "
             "style from relu1_1-relu5_1 equally weighted, average pooling, a light isotropic TV term, "
@@ -204,6 +219,8 @@ _PRESET_LIST = (
     Preset(
         name="instant",
         title="Instant draft (seed 003)",
+        look="Instant",
+        group=GROUP_BY_LOOK,
         description=(
             "No optimisation: Ghiasi et al. 2017's arbitrary-style network (Magenta's, as seed 003 used it "
             "from TensorFlow Hub) repaints the photo in one pass, in about a second, at the output's own "
@@ -216,6 +233,11 @@ _PRESET_LIST = (
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in _PRESET_LIST}
+
+
+def presets_by_group() -> list[tuple[str, list[Preset]]]:
+    """The presets in ``PRESET_GROUPS`` order, each group in ``PRESETS`` order."""
+    return [(group, [p for p in PRESETS.values() if p.group == group]) for group in PRESET_GROUPS]
 
 
 def get_preset(name: str) -> Preset:

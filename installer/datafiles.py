@@ -37,6 +37,7 @@ RESOURCE_PATTERNS: tuple[tuple[str, str], ...] = (
     # the bundle's install-desktop-entry.sh installs for the user.
     ("resources/painterly.desktop", "resources"),
     ("resources/*.png", "resources"),
+    ("resources/presets/*.png", "resources/presets"),  # ui/param_panel.py: the preset menu's thumbnails
 )
 
 # Where the bundle puts the embedded VGG-19 weights, relative to sys._MEIPASS:

@@ -18,7 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QIcon, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -37,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import InputError
 from engine.params import ITERATION_LIMITS, SIZE_LIMITS, WEIGHT_LIMIT, ColorMode, Method, StyleParams
-from engine.presets import PRESETS, apply_preset
+from engine.presets import PRESETS, apply_preset, presets_by_group
 from ui.fields import (
     BoolField,
     EnumField,
@@ -51,8 +52,13 @@ from ui.fields import (
     SeedField,
     SliderField,
 )
+from ui.qtutil import RESOURCES
 
 log = logging.getLogger(__name__)
+
+# Example thumbnails of the presets (benchmarks/preset_thumbnails.py makes them): <name>.png.
+PRESET_THUMBNAILS = RESOURCES / "presets"
+PRESET_ICON_SIZE = QSize(40, 30)
 
 CM_PER_INCH = 2.54
 # Used for the print size when the print resolution is "Not set" and a length is typed.
@@ -497,13 +503,8 @@ class ParamPanel(QScrollArea):
 
         # Preset row.
         self.preset_combo = QComboBox()
-        for preset in PRESETS.values():
-            self.preset_combo.addItem(preset.title, preset.name)
-            self.preset_combo.setItemData(
-                self.preset_combo.count() - 1,
-                f"{preset.description}\n\nSource: {preset.source}",
-                Qt.ItemDataRole.ToolTipRole,
-            )
+        self.preset_combo.setIconSize(PRESET_ICON_SIZE)
+        self._fill_preset_combo()
         self.preset_combo.setToolTip(
             "A named recipe: sets the weights, layers, optimiser and iterations its source used, so the "
             "picture takes on that recipe's look. Output size, device, seed and weights are kept."
@@ -902,6 +903,32 @@ class ParamPanel(QScrollArea):
         self._sync_print_length()
         self.schedule_estimates()
         self.paramsChanged.emit(params)
+
+    def _fill_preset_combo(self) -> None:
+        """Presets under non-selectable group headers, each with its example thumbnail as icon."""
+        combo = self.preset_combo
+        model = combo.model()
+        assert isinstance(model, QStandardItemModel)
+        for group, presets in presets_by_group():
+            if not presets:
+                continue
+            combo.addItem(group)  # no data: choosing it is impossible and would be ignored
+            header = model.item(combo.count() - 1)
+            header.setFlags(header.flags() & ~(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled))
+            font = QFont(header.font())
+            font.setBold(True)
+            header.setFont(font)
+            header.setToolTip(group)
+            for preset in presets:
+                thumbnail = PRESET_THUMBNAILS / f"{preset.name}.png"
+                icon = QIcon(str(thumbnail)) if thumbnail.is_file() else QIcon()
+                combo.addItem(icon, preset.display_name, preset.name)
+                also = f"{preset.title}. " if preset.look else ""
+                combo.setItemData(
+                    combo.count() - 1,
+                    f"{also}{preset.description}\n\nSource: {preset.source}",
+                    Qt.ItemDataRole.ToolTipRole,
+                )
 
     def _on_preset_chosen(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
