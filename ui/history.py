@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPainter, QPaintEvent
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListView,
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -18,6 +21,7 @@ from PySide6.QtWidgets import (
 from ui.imports import plain_tooltip
 from ui.model import HistoryEntry
 from ui.qtutil import icon, thumbnail
+from ui.theme import ACCENT
 
 THUMB = QSize(96, 72)
 
@@ -38,6 +42,35 @@ class HistoryList(QListWidget):
             painter.end()
 
 
+class UntintedSelection(QStyledItemDelegate):
+    """Marks the selected thumbnail with a frame in the accent colour, never by tinting its picture.
+
+    People compare colours in History: the style's selected look (a highlight overlay on the icon and
+    a coloured background) would falsify exactly what they are judging.
+    """
+
+    FRAME = 3
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        plain = QStyleOptionViewItem(option)
+        plain.state &= ~QStyle.StateFlag.State_Selected
+        plain.state &= ~QStyle.StateFlag.State_HasFocus
+        super().paint(painter, plain, index)
+        if selected:
+            painter.save()
+            pen = QPen(QColor(ACCENT))
+            pen.setWidth(self.FRAME)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            half = self.FRAME // 2
+            painter.drawRect(option.rect.adjusted(half, half, -half - 1, -half - 1))
+            painter.restore()
+
+
 class HistoryStrip(QWidget):
     entrySelected = Signal(object)  # HistoryEntry  # noqa: N815
     restoreRequested = Signal(object)  # noqa: N815
@@ -51,6 +84,7 @@ class HistoryStrip(QWidget):
         self.entries: list[HistoryEntry] = []
         self.list = HistoryList()
         self.list.setObjectName("HistoryList")
+        self.list.setItemDelegate(UntintedSelection(self.list))
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setFlow(QListView.Flow.LeftToRight)
         self.list.setWrapping(False)
@@ -108,7 +142,12 @@ class HistoryStrip(QWidget):
     def add_entry(self, entry: HistoryEntry) -> None:
         """Show a new entry of the model's history, selected (without signalling the selection)."""
         self.entries.append(entry)
-        item = QListWidgetItem(QIcon(thumbnail(entry.image, THUMB, self.devicePixelRatioF())), entry.title)
+        pixmap = thumbnail(entry.image, THUMB, self.devicePixelRatioF())
+        picture = QIcon(pixmap)
+        # The same pixels in every mode: a selected or hovered thumbnail is never tinted.
+        picture.addPixmap(pixmap, QIcon.Mode.Selected)
+        picture.addPixmap(pixmap, QIcon.Mode.Active)
+        item = QListWidgetItem(picture, entry.title)
         item.setToolTip(plain_tooltip(entry.details))
         item.setData(Qt.ItemDataRole.UserRole, entry.number)
         item.setSizeHint(QSize(THUMB.width() + 44, THUMB.height() + self.fontMetrics().height() + 14))

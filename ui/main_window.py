@@ -158,6 +158,8 @@ class MainWindow(QMainWindow):
         self._draft_asked = False
         self._draft_absence_said = False
         self._content_path: Path | None = None
+        # The text of a "Cannot run" banner still on show, so a change of inputs can take it away.
+        self._cannot_run_text = ""
         self._probe: _DeviceProbe | None = None
         self._close_pending = False
         self._compare_held: set[int] = set()
@@ -405,15 +407,18 @@ class MainWindow(QMainWindow):
         self.result.view.set_photo(image.preview if image else None)
         if image is not None:
             self.settings.set_last_folder("content", image.path)
+        self._clear_stale_cannot_run()
         self._update_state()
         self._update_draft()
 
     def _on_styles_changed(self) -> None:
+        self._clear_stale_cannot_run()
         self._update_state()
         self._update_draft()
 
     def _on_params_changed(self, params: StyleParams | None) -> None:
         self.model.params = params
+        self._clear_stale_cannot_run()
         self._update_state()
         self._update_draft()
 
@@ -587,13 +592,32 @@ class MainWindow(QMainWindow):
                 except InputError as error:
                     problems.append(f"Style {error_text(error, image.name)}")
         if problems or content is None or params is None:
-            self.show_message("Cannot run:\n" + "\n".join(problems), Level.ERROR)
+            self._show_cannot_run("Cannot run:\n" + "\n".join(problems))
             return None
         try:
             return StyleJob(content.path, tuple(s.path for s in styles), params, self.style_list.blend())
         except InputError as error:
-            self.show_message(f"Cannot run: {error}", Level.ERROR)
+            self._show_cannot_run(f"Cannot run: {error}")
             return None
+
+    def _show_cannot_run(self, text: str) -> None:
+        self.show_message(text, Level.ERROR)
+        # What the banner reports is about the inputs as they are now: it goes when they change.
+        self._cannot_run_text = self.message_bar.full_text
+
+    def _clear_stale_cannot_run(self) -> None:
+        """The inputs changed: a "Cannot run" banner about the old inputs no longer says what is wrong.
+
+        The readiness line under Run keeps saying what (if anything) is still missing.
+        """
+        text, self._cannot_run_text = self._cannot_run_text, ""
+        if text and self.message_bar.text == text:
+            self.message_bar.dismiss()
+
+    def _clear_run_messages(self) -> None:
+        """A new run starts: the banner about the last run (or the last try) is stale."""
+        self._cannot_run_text = ""
+        self.message_bar.dismiss()
 
     @guarded
     def start_run(self) -> None:
@@ -602,8 +626,7 @@ class MainWindow(QMainWindow):
         job = self._validated_inputs()
         if job is None:
             return
-        if self.message_bar.level is not Level.INFO:
-            self.message_bar.dismiss()
+        self._clear_run_messages()
         # The run's first preview replaces the draft on view; a draft still on its way is not shown.
         self.drafts.cancel()
         self._draft_asked = False
@@ -650,6 +673,8 @@ class MainWindow(QMainWindow):
         self.result.set_size_text(f"{image.width()} × {image.height()} px")
         reason = finished.reason
         took = format_duration(finished.seconds)
+        # "Stopping after this iteration…" and the engine's last word are over: the run has ended.
+        self.progress.set_status("")
         if reason is StopReason.COMPLETED:
             done = (
                 "one pass of the instant network"

@@ -52,7 +52,7 @@ from ui.fields import (
     SeedField,
     SliderField,
 )
-from ui.qtutil import RESOURCES
+from ui.qtutil import RESOURCES, guard_wheel
 
 log = logging.getLogger(__name__)
 
@@ -610,6 +610,8 @@ class ParamPanel(QScrollArea):
         column.addWidget(self.error_label)
         column.addStretch(1)
         self.setWidget(body)
+        # Scrolling past a control never changes it: the wheel needs the control's focus.
+        self._wheel_guard = guard_wheel(body)
         self.set_params(StyleParams())
 
     # -- construction ---------------------------------------------------------

@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QEvent, QIODevice, QObject, QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QComboBox,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +212,33 @@ class ElidedLabel(QLabel):
     def _elide(self) -> None:
         shown = self.fontMetrics().elidedText(self._full, self._mode, max(10, self.width()))
         super().setText(shown)
+
+
+class WheelGuard(QObject):
+    """Lets a spin box, slider or combo box take the mouse wheel only while it has the keyboard focus.
+
+    Unfocused, the wheel goes on to the scroll area around it, so scrolling a settings panel never
+    changes a value the pointer happens to pass over.
+    """
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget) or watched.hasFocus():
+            return False
+        parent = watched.parentWidget()
+        while parent is not None and not isinstance(parent, QAbstractScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None:
+            QCoreApplication.sendEvent(parent.viewport(), event)
+        else:
+            event.ignore()
+        return True
+
+
+def guard_wheel(root: QWidget) -> WheelGuard:
+    """Install a WheelGuard (owned by ``root``) on every value control under ``root``."""
+    guard = WheelGuard(root)
+    for widget in root.findChildren(QWidget):
+        if isinstance(widget, (QAbstractSpinBox, QAbstractSlider, QComboBox)):
+            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            widget.installEventFilter(guard)
+    return guard
