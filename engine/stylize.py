@@ -94,6 +94,14 @@ def _coloured(inputs: _Inputs, params: StyleParams) -> _Inputs:
     return _Inputs(content, styles, inputs.init)
 
 
+def _alpha_at(content: LoadedImage, size: tuple[int, int]) -> np.ndarray | None:
+    """The photo's transparency at the result's size, or None when it has none."""
+    if content.alpha is None:
+        return None
+    alpha = torch.from_numpy(content.alpha.astype(np.float32))[None, None]
+    return resize(alpha, size)[0, 0].numpy()
+
+
 def _finish_colours(image: np.ndarray, photo: LoadedImage, params: StyleParams) -> np.ndarray:
     """A picture of the run with the photo's chroma, as the colour mode and ``photo_colors`` ask."""
     if params.colors is ColorMode.PHOTO:
@@ -181,10 +189,7 @@ def _instant(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> Itera
     image = _finish_colours(draft, loaded.content, job.params)
     elapsed = time.perf_counter() - started
     yield Progress(iteration=1, total=1, elapsed=elapsed, losses={}, preview=to_uint8(image), size=size)
-    alpha = None
-    if inputs.content.alpha is not None:
-        alpha_tensor = torch.from_numpy(inputs.content.alpha.astype(np.float32))[None, None]
-        alpha = resize(alpha_tensor, size)[0, 0].numpy()
+    alpha = _alpha_at(inputs.content, size)
     yield Finished(
         job=job,
         image=image,
@@ -270,10 +275,7 @@ def _run(
     assert image is not None
     final_size = output_size(inputs.content.size, params.size)
     final = resize(image.float().cpu().clamp(0, 1), final_size)
-    alpha = None
-    if inputs.content.alpha is not None:
-        alpha_tensor = torch.from_numpy(inputs.content.alpha.astype(np.float32))[None, None]
-        alpha = resize(alpha_tensor, final_size)[0, 0].numpy()
+    alpha = _alpha_at(inputs.content, final_size)
     yield Finished(
         job=job,
         image=_finish_colours(to_numpy(final), loaded.content, params),
