@@ -144,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--blend", type=_number_list, metavar="W,W", help="relative weight of each style, e.g. 0.7,0.3"
     )
+    run.add_argument(
+        "--mask",
+        action="append",
+        type=_file_name,
+        metavar="M",
+        help="where the matching --style goes: white there, grey partly, black not (one per --style)",
+    )
+    run.add_argument(
+        "--style-mask",
+        action="append",
+        type=_file_name,
+        metavar="M",
+        help="which part of the matching painting its style comes from (one per --style; 'none': all)",
+    )
     run.add_argument("--out", required=True, metavar="O", help="output file: .png .jpg .webp .tif")
     run.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the recipe to start from")
     run.add_argument(
@@ -224,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--weights", metavar="default|torchvision|PATH", help="VGG-19 weights to use")
     run.add_argument("--bit-depth", type=int, choices=[8, 16], default=8, help="16 for 16-bit PNG or TIFF")
+    run.add_argument(
+        "--embed",
+        choices=["names", "paths", "none"],
+        default="names",
+        help="what the saved file records of the inputs: file names and hashes (default), full paths, "
+        "or no recipe at all",
+    )
     run.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     run.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -282,7 +303,10 @@ def job_from_args(args: argparse.Namespace) -> Any:
             raise InputError("give the photo with --content and at least one painting with --style")
         params = params_from_args(args)
         styles = tuple(args.style)
-        return StyleJob(content=Path(args.content), styles=styles, params=params, blend=_blend(args.blend))
+        return StyleJob(
+            content=Path(args.content), styles=styles, params=params, blend=_blend(args.blend),
+            masks=tuple(args.mask or ()), style_masks=_style_masks(args.style_mask),
+        )  # fmt: skip
     from engine.metadata import read_recipe
     from engine.recipe import job_from_recipe, recorded_input
 
@@ -296,12 +320,37 @@ def job_from_args(args: argparse.Namespace) -> Any:
     continued = {"init": InitMode.IMAGE, "init_image": str(source), "coarse_to_fine": False, "levels": ()}
     if args.iterations is None:
         continued["iterations"] = CONTINUE_ITERATIONS
-    content = Path(args.content) if args.content else recorded_input(recipe, "content", previous.content)
+    # A result saved with file names only (--embed names) finds its inputs beside it.
+    beside = source.parent
+    if args.content:
+        content = Path(args.content)
+    else:
+        content = recorded_input(recipe, "content", previous.content, beside=beside)
     styles = tuple(args.style) if args.style else tuple(
-        recorded_input(recipe, "styles", path, index) for index, path in enumerate(previous.styles)
+        recorded_input(recipe, "styles", path, index, beside) for index, path in enumerate(previous.styles)
     )
     blend = _blend(args.blend) or (previous.blend if len(styles) == len(previous.blend) else ())
-    return StyleJob(content=content, styles=styles, params=params.replace(**continued), blend=blend)
+    # The result's own masks go on with it, found as its inputs are, unless new ones are given.
+    masks = tuple(args.mask) if args.mask else tuple(
+        recorded_input(recipe, "masks", path, index) for index, path in enumerate(previous.masks)
+    )
+    style_masks = _style_masks(args.style_mask) if args.style_mask else tuple(
+        None if path is None else recorded_input(recipe, "style_masks", path, index)
+        for index, path in enumerate(previous.style_masks)
+    )
+    if len(styles) != len(previous.styles):
+        # Another number of paintings: the result's regions do not say where the new ones go.
+        masks = masks if args.mask else ()
+        style_masks = style_masks if args.style_mask else ()
+    return StyleJob(
+        content=content, styles=styles, params=params.replace(**continued), blend=blend, masks=masks,
+        style_masks=style_masks,
+    )  # fmt: skip
+
+
+def _style_masks(given: Sequence[str] | None) -> tuple[Path | None, ...]:
+    """--style-mask values: 'none' takes the style from the whole painting."""
+    return tuple(None if text.strip().lower() == "none" else Path(text) for text in given or ())
 
 
 def print_pixels(inches: float, dpi: float) -> int:
@@ -436,6 +485,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from engine.params import Method
     from engine.plan import check_output_shape, check_style_shape, output_size, plan_levels
     from engine.records import Finished, StopReason
+    from engine.regions import check_style_mask, load_regions
     from engine.results import OutputSpec, SaveError, check_output, job_inputs, output_path, save_result
     from engine.stylize import stylize
     from engine.weights import load_weights
@@ -443,7 +493,11 @@ def run_stylize(args: argparse.Namespace) -> int:
     job = job_from_args(args)
     params = job.params
     spec = OutputSpec(
-        path=output_path(args.out), bit_depth=args.bit_depth, dpi=params.dpi, overwrite=args.overwrite
+        path=output_path(args.out),
+        bit_depth=args.bit_depth,
+        dpi=params.dpi,
+        overwrite=args.overwrite,
+        embed=args.embed,
     )
     inputs = job_inputs(job)
     total = sum(level.iterations for level in plan_levels(params))
@@ -452,11 +506,15 @@ def run_stylize(args: argparse.Namespace) -> int:
     check_output(spec, inputs=inputs, intermediates=intermediates)
     # Validate every input file now, so a bad one is reported before any work starts.
     images = [job.content, *job.styles, *([Path(params.init_image)] if params.init_image else [])]
-    decoded = {path: load_image(path) for path in images}
+    masks = [*job.masks, *(path for path in job.style_masks if path is not None)]
+    decoded = {path: load_image(path) for path in [*images, *masks]}
     content = decoded[job.content]
     check_output_shape(content.size, params, job.content)
     for style in job.styles:
         check_style_shape(decoded[style].size, style)
+    for mask in load_regions(job.masks, job.style_masks, decoded).style_masks:
+        if mask is not None:
+            check_style_mask(mask)
     check_encodable(
         spec.path, size=output_size(content.size, params.size), bit_depth=spec.bit_depth, dpi=spec.dpi
     )

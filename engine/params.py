@@ -372,6 +372,11 @@ class StyleJob:
     params: StyleParams = field(default_factory=StyleParams)
     # Relative weight of each style image; normalised to sum to 1.
     blend: tuple[float, ...] = ()
+    # Where each style goes (engine.regions): one grey mask per style, white where it is painted;
+    # none at all paints the blend everywhere.
+    masks: tuple[Path, ...] = ()
+    # Which part of each painting its style comes from: one per style (None: all of it), or none.
+    style_masks: tuple[Path | None, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -387,16 +392,38 @@ class StyleJob:
         if sum(blend) <= 0:
             raise InputError("blend weights must not all be zero")
         set_(self, "blend", blend)
+        set_(self, "masks", tuple(Path(m) for m in self.masks))
+        set_(self, "style_masks", tuple(None if m is None else Path(m) for m in self.style_masks))
+        for count, what in ((len(self.masks), "mask"), (len(self.style_masks), "style mask")):
+            if count and count != len(self.styles):
+                raise InputError(
+                    f"{count} {what}{'s' * (count != 1)} for {len(self.styles)} style "
+                    f"image{'s' * (len(self.styles) != 1)}: "
+                    f"give one {what} per style, or none"
+                )
 
     @property
     def normalized_blend(self) -> tuple[float, ...]:
         total = sum(self.blend)
         return tuple(b / total for b in self.blend)
 
+    @property
+    def region_strengths(self) -> tuple[float, ...]:
+        """With masks each style keeps to its own region: its blend weight, relative to the largest,
+        says how strongly it is painted there (1: the recipe's full style weight)."""
+        top = max(self.blend)
+        return tuple(b / top for b in self.blend)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "content": str(self.content),
             "styles": [str(s) for s in self.styles],
             "blend": list(self.blend),
             "params": self.params.to_dict(),
         }
+        # Only when present, so a job without regions writes the recipe it always wrote.
+        if self.masks:
+            out["masks"] = [str(m) for m in self.masks]
+        if self.style_masks:
+            out["style_masks"] = [None if m is None else str(m) for m in self.style_masks]
+        return out

@@ -10,6 +10,7 @@ it for ``painterly info FILE``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import importlib.metadata
@@ -20,6 +21,7 @@ import platform
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +47,118 @@ _VERSIONED = (
 _HASH_FILE_LIMIT = 4 << 30
 
 
-def build_recipe(finished: Finished, *, inputs: Mapping[str | Path, str] | None = None) -> dict[str, Any]:
+class Embed(StrEnum):
+    """What a saved picture tells about where its inputs live (the command line's ``--embed``)."""
+
+    # The recipe with each input's file name and SHA-256, never a folder: a picture shared with
+    # others does not reveal the user's name or folder layout (/home/anna/Clients/...).
+    NAMES = "names"
+    # The recipe with every input's absolute path: reopening it on this computer finds the inputs.
+    PATHS = "paths"
+    # No recipe at all (the ICC profile and print resolution are still written).
+    NONE = "none"
+
+
+# What a file made for people carries unless they choose otherwise (the window and the command line).
+EMBED_DEFAULT = Embed.NAMES
+
+
+def build_recipe(
+    finished: Finished,
+    *,
+    inputs: Mapping[str | Path, str] | None = None,
+    embed: Embed = Embed.PATHS,
+) -> dict[str, Any]:
     """The recipe for a finished run.
 
     ``inputs`` maps input paths to the SHA-256 the engine computed when it
     loaded them (by default ``finished.extra["inputs"]``, where
     engine.stylize puts them); inputs missing from it are hashed from disk
     (or recorded without a hash if the file is gone).
+
+    ``embed`` is ``Embed.PATHS`` (the default: Painterly's own copies, such as the autosave, must
+    find their inputs again) or ``Embed.NAMES`` (file names only; see ``without_folders``).
+    ``Embed.NONE`` means no recipe, so there is nothing to build.
     """
+    if embed is Embed.NONE:
+        raise ValueError("Embed.NONE writes no recipe; there is nothing to build")
+    recipe = _full_recipe(finished, inputs)
+    return without_folders(recipe) if embed is Embed.NAMES else recipe
+
+
+def without_folders(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """``recipe`` with every input named by its file name alone, and no folder anywhere.
+
+    The inputs keep their names and SHA-256 (so a reader can still tell which files were used
+    and whether they changed); the job's paths become bare names, and any full path of an input
+    quoted in a message is cut to its name. ``find_input`` looks for such inputs beside the result.
+    """
+    out = copy.deepcopy(dict(recipe))
+    folders_of: dict[str, str] = {}
+
+    def remember(path: Any) -> None:
+        if isinstance(path, str) and path and path not in ("default", "torchvision"):
+            name = _name_of(path)
+            if name != path:
+                folders_of[path] = name
+
+    inputs = out.get("inputs")
+    for entry in _input_entries(inputs):
+        remember(entry.pop("path", None))
+    job = out.get("job")
+    if isinstance(job, dict):
+        for key in ("content", "styles", "masks", "style_masks"):
+            value = job.get(key)
+            for item in value if isinstance(value, list) else [value]:
+                remember(item)
+        params = job.get("params")
+        if isinstance(params, dict):
+            remember(params.get("init_image"))
+            remember(params.get("weights"))
+    if not folders_of:
+        return out
+    # Longest first: "/a/b/photo.png" is cut before "/a/b" could be, if both were known.
+    known = sorted(folders_of, key=len, reverse=True)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            if value in folders_of:
+                return folders_of[value]
+            for path in known:
+                if path in value:
+                    value = value.replace(path, folders_of[path])
+            return value
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        return value
+
+    for key in ("job", "message", "extra"):
+        if key in out:
+            out[key] = scrub(out[key])
+    out["embed"] = Embed.NAMES.value
+    return out
+
+
+def _name_of(path: str) -> str:
+    # A recipe written on Windows and read on Linux (or the reverse) still loses its folders.
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _input_entries(inputs: Any) -> list[dict[str, Any]]:
+    """Every input description ({"name", "path", "sha256"}) of a recipe's "inputs" section."""
+    entries: list[dict[str, Any]] = []
+    if not isinstance(inputs, dict):
+        return entries
+    for value in inputs.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                entries.append(item)
+    return entries
+
+
+def _full_recipe(finished: Finished, inputs: Mapping[str | Path, str] | None) -> dict[str, Any]:
     job = finished.job
     if inputs is None:
         from_run = finished.extra.get("inputs")
@@ -64,6 +170,10 @@ def build_recipe(finished: Finished, *, inputs: Mapping[str | Path, str] | None 
     described: dict[str, Any] = {"content": _describe(job.content, known), "styles": styles}
     if job.params.init_image:
         described["init_image"] = _describe(Path(job.params.init_image), known)
+    if job.masks:
+        described["masks"] = [_describe(mask, known) for mask in job.masks]
+    if job.style_masks:
+        described["style_masks"] = [None if m is None else _describe(m, known) for m in job.style_masks]
 
     height, width = finished.image.shape[:2]
     recipe: dict[str, Any] = {
@@ -213,6 +323,14 @@ def job_from_recipe(recipe: Mapping[str, Any], *, source: str | Path | None = No
     params = job.get("params", {})
     if not isinstance(params, Mapping):
         raise bad("the job's parameters must be a JSON object")
+    masks = job.get("masks", [])
+    if not isinstance(masks, list) or not all(isinstance(m, str) and m for m in masks):
+        raise bad("the masks must be a list of image paths")
+    style_masks = job.get("style_masks", [])
+    if not isinstance(style_masks, list) or not all(
+        m is None or (isinstance(m, str) and m) for m in style_masks
+    ):
+        raise bad("the style masks must be a list of image paths or nulls")
     known = {f.name for f in dataclasses.fields(StyleParams)}
     unknown = [str(name) for name in params if name not in known]
     if unknown:
@@ -227,6 +345,8 @@ def job_from_recipe(recipe: Mapping[str, Any], *, source: str | Path | None = No
             styles=tuple(Path(s) for s in styles),
             params=StyleParams.from_dict({name: value for name, value in params.items() if name in known}),
             blend=tuple(blend),
+            masks=tuple(Path(m) for m in masks),
+            style_masks=tuple(None if m is None else Path(m) for m in style_masks),
         )
     except InputError as exc:
         raise bad(str(exc)) from None
@@ -245,19 +365,74 @@ _SHOWN_CHARS = 1000
 _NAME_WIDTH = 24
 
 
-def recorded_input(recipe: Mapping[str, Any], kind: str, path: Path, index: int = 0) -> Path:
-    """An input of a recipe's job as a file that exists now: the job's path if it does, else the
-    absolute path the recipe recorded (a job saved with relative paths, reopened from elsewhere)."""
-    if Path(path).is_file():
-        return Path(path)
+def find_input(
+    recipe: Mapping[str, Any], kind: str, path: Path, index: int = 0, beside: Path | None = None
+) -> Path | None:
+    """Where an input of a recipe's job is now, or None.
+
+    Tried in order: the job's path (when it has a folder, or no ``beside`` is given), the absolute
+    path the recipe recorded, then the file of that name in ``beside`` (the folder of the result
+    the recipe came from: a result saved with file names only, moved with its inputs).
+    """
+    path = Path(path)
+    bare = path.parent == Path(".")
+    candidates: list[Path] = []
+    if not bare or beside is None:
+        candidates.append(path)
     inputs = recipe.get("inputs") if isinstance(recipe.get("inputs"), Mapping) else {}
     entry = inputs.get(kind) if isinstance(inputs, Mapping) else None
     if isinstance(entry, list):
         entry = entry[index] if index < len(entry) else None
     recorded = entry.get("path") if isinstance(entry, Mapping) else None
-    if isinstance(recorded, str) and recorded and Path(recorded).is_file():
-        return Path(recorded)
-    return Path(path)
+    if isinstance(recorded, str) and recorded:
+        candidates.append(Path(recorded))
+    if beside is not None:
+        candidates.append(Path(beside) / path.name)
+    for candidate in candidates:
+        try:
+            if candidate.is_file():
+                return candidate
+        except (OSError, ValueError):  # a name too long or with a NUL: a recipe is untrusted text
+            continue
+    return None
+
+
+def recorded_input(
+    recipe: Mapping[str, Any], kind: str, path: Path, index: int = 0, beside: Path | None = None
+) -> Path:
+    """An input of a recipe's job as a file that exists now (see ``find_input``).
+
+    Raises one ``InputError`` naming the file when it is nowhere to be found.
+    """
+    found = find_input(recipe, kind, path, index, beside=beside)
+    if found is not None:
+        return found
+    what, flag = _INPUT_KINDS.get(kind, ("input", ""))
+    where = f" beside {printable(Path(beside))}" if beside is not None else ""
+    instead = f"; put it there or name it with {flag}" if flag else ""
+    raise InputError(
+        f"the {what} this result was made from is not found{where} nor where its recipe says{instead}", path
+    )
+
+
+# A recipe's kinds of input: what to call each, and the command line's flag that names one instead.
+_INPUT_KINDS = {
+    "content": ("photo", "--content"),
+    "styles": ("painting", "--style"),
+    "masks": ("mask", "--mask"),
+    "style_masks": ("style mask", "--style-mask"),
+    "init_image": ("start image", "--init"),
+}
+
+
+def relocated_job(recipe: Mapping[str, Any], job: StyleJob, beside: Path | None) -> StyleJob:
+    """``job`` with each photo and painting found now (``find_input``) in place of its recorded
+    path; an input that is nowhere keeps its recorded path, for the caller to report."""
+    content = find_input(recipe, "content", job.content, beside=beside) or job.content
+    styles = tuple(
+        find_input(recipe, "styles", style, index, beside) or style for index, style in enumerate(job.styles)
+    )
+    return dataclasses.replace(job, content=content, styles=styles)
 
 
 def format_recipe(recipe: Mapping[str, Any]) -> str:
@@ -309,6 +484,12 @@ def _recipe_lines(recipe: Mapping[str, Any]) -> list[str]:
     init_image = inputs.get("init_image")
     if isinstance(init_image, Mapping):
         lines.append(f"  init      {_input_line(init_image)}")
+    for kind, label in (("masks", "mask"), ("style_masks", "style mask")):
+        entries = inputs.get(kind)
+        if isinstance(entries, list):
+            for number, entry in enumerate(entries, start=1):
+                if isinstance(entry, Mapping):
+                    lines.append(f"  {f'{label} {number}':<10}{_input_line(entry)}")
 
     params = job.get("params")
     params = params if isinstance(params, Mapping) else {}

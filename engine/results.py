@@ -32,7 +32,7 @@ from engine.errors import InputError, OutputExistsError, PainterlyError
 from engine.files import safe_exists, same_file
 from engine.metadata import sidecar_path
 from engine.params import StyleJob
-from engine.recipe import build_recipe
+from engine.recipe import EMBED_DEFAULT, Embed, build_recipe
 from engine.records import Finished, Progress, StopReason
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,15 @@ class OutputSpec:
     overwrite: bool = False
     # Whether the recipe (parameters, input names and hashes) goes into the file.
     embed_recipe: bool = True
+    # What the recipe says about where the inputs are: file names only (the default for files made
+    # for people), full paths (Painterly's own copies), or no recipe (``embed_recipe`` then False).
+    embed: Embed = EMBED_DEFAULT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path).expanduser())
+        object.__setattr__(self, "embed", Embed(self.embed))
+        if self.embed is Embed.NONE:
+            object.__setattr__(self, "embed_recipe", False)
 
     def intermediate(self, iteration: int) -> OutputSpec:
         """The spec of the picture saved at ``iteration``: ``result.00040.png`` beside ``result.png``."""
@@ -127,7 +133,11 @@ def write_result(
     """Publish one picture; raises ``InputError`` (the file is then untouched) on any problem."""
     _refuse_inputs(spec.path, inputs)
     if spec.embed_recipe and recipe is None:
-        recipe = build_recipe(finished, inputs=finished.extra.get("inputs"))  # type: ignore[arg-type]
+        recipe = build_recipe(
+            finished,
+            inputs=finished.extra.get("inputs"),  # type: ignore[arg-type]
+            embed=spec.embed,
+        )
     return save_image(
         spec.path,
         finished.image,
@@ -148,17 +158,25 @@ class SaveOutcome:
     problem: str = ""
 
 
-def save_result(finished: Finished, spec: OutputSpec, *, inputs: Sequence[Path] = ()) -> SaveOutcome:
+def save_result(
+    finished: Finished,
+    spec: OutputSpec,
+    *,
+    inputs: Sequence[Path] = (),
+    recipe: Mapping[str, Any] | None = None,
+) -> SaveOutcome:
     """Publish a finished picture, and if that fails, save it to a recovery file instead.
 
+    ``recipe`` replaces the one built from ``finished`` (a variations sheet carries its tiles').
     ``SaveError`` only when no recovery file could be written anywhere either.
     """
     try:
-        return SaveOutcome(write_result(finished, spec, inputs=inputs))
+        return SaveOutcome(write_result(finished, spec, inputs=inputs, recipe=recipe))
     except (InputError, OSError, ValueError, MemoryError, UnicodeError) as error:
         problem = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
         log.warning("could not save %s: %s; writing a recovery file", spec.path, problem)
-        return SaveOutcome(write_recovery(finished, spec, inputs=inputs, problem=problem), True, problem)
+        recovered = write_recovery(finished, spec, inputs=inputs, problem=problem, recipe=recipe)
+        return SaveOutcome(recovered, True, problem)
 
 
 def recovery_folders(spec: OutputSpec) -> list[Path]:
@@ -181,7 +199,12 @@ def _safe_stem(path: Path) -> str:
 
 
 def write_recovery(
-    finished: Finished, spec: OutputSpec, *, inputs: Sequence[Path] = (), problem: str = ""
+    finished: Finished,
+    spec: OutputSpec,
+    *,
+    inputs: Sequence[Path] = (),
+    problem: str = "",
+    recipe: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save ``finished`` as a PNG with a new, plain name in the first folder that takes it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -195,9 +218,10 @@ def write_recovery(
                 dpi=spec.dpi,
                 overwrite=False,
                 embed_recipe=with_recipe and spec.embed_recipe,
+                embed=spec.embed,  # a recovery file reveals no more than the file asked for
             )
             try:
-                return write_result(finished, recovery, inputs=inputs)
+                return write_result(finished, recovery, inputs=inputs, recipe=recipe)
             except OutputExistsError:
                 continue
             except (InputError, OSError, ValueError, MemoryError, UnicodeError) as error:
@@ -240,7 +264,7 @@ def snapshot(
 
 def job_inputs(job: StyleJob, extra: Iterable[Path] = ()) -> tuple[Path, ...]:
     """Every file a job reads: no result may be written over one of them."""
-    paths = [job.content, *job.styles, *extra]
+    paths = [job.content, *job.styles, *job.masks, *(m for m in job.style_masks if m is not None), *extra]
     if job.params.init_image:
         paths.append(Path(job.params.init_image))
     if job.params.weights not in ("default", "torchvision"):

@@ -31,6 +31,7 @@ from engine.imageio import LoadedImage, load_image
 from engine.params import ColorMode, InitMode, Method, StyleJob, StyleParams
 from engine.plan import check_output_shape, check_style_shape, level_sizes, output_size, plan_levels
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
+from engine.regions import Regions, check_proportions, check_style_mask, composite, load_regions
 from engine.run.fallback import LevelInputs, is_out_of_memory, run_level
 from engine.run.lbfgs import diverged, lbfgs_loss_scale
 from engine.run.network import Network
@@ -62,10 +63,12 @@ class _Inputs:
     content: LoadedImage
     styles: tuple[LoadedImage, ...]
     init: LoadedImage | None
+    regions: Regions = Regions()
 
     def hashes(self) -> dict[str, str]:
         images = [self.content, *self.styles, *([self.init] if self.init is not None else [])]
-        return {str(image.path): image.sha256 for image in images if image.path is not None}
+        hashes = {str(image.path): image.sha256 for image in images if image.path is not None}
+        return hashes | self.regions.hashes()
 
 
 def _load_inputs(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> _Inputs:
@@ -80,7 +83,14 @@ def _load_inputs(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> _
     for path, style in zip(job.styles, styles, strict=True):
         check_style_shape(style.size, path)
     init = load(params.init_image) if params.init is InitMode.IMAGE and params.init_image else None
-    return _Inputs(content, styles, init)
+    regions = load_regions(job.masks, job.style_masks, decoded)
+    for mask in regions.masks:
+        check_proportions(mask, content.size)
+    for mask, style in zip(regions.style_masks, styles, strict=False):
+        if mask is not None:
+            check_style_mask(mask)
+            check_proportions(mask, style.size, "style mask")
+    return _Inputs(content, styles, init, regions)
 
 
 def _coloured(inputs: _Inputs, params: StyleParams) -> _Inputs:
@@ -91,7 +101,7 @@ def _coloured(inputs: _Inputs, params: StyleParams) -> _Inputs:
     elif params.colors is ColorMode.PHOTO and params.method is Method.OPTIMISE:
         styles = tuple(replace(s, rgb=colour.luminance_matched(s.rgb, content.rgb)) for s in styles)
         content = replace(content, rgb=colour.luminance(content.rgb))
-    return _Inputs(content, styles, inputs.init)
+    return _Inputs(content, styles, inputs.init, inputs.regions)
 
 
 def _alpha_at(content: LoadedImage, size: tuple[int, int]) -> np.ndarray | None:
@@ -110,11 +120,26 @@ def _finish_colours(image: np.ndarray, photo: LoadedImage, params: StyleParams) 
 
 
 def instant_draft(inputs: _Inputs, params: StyleParams, blend: tuple[float, ...], size: tuple[int, int]):
-    """The instant draft (engine.instant) of the inputs at ``size``, float32 H x W x 3."""
+    """The instant draft (engine.instant) of the inputs at ``size``, float32 H x W x 3.
+
+    With regions, each painting is drafted alone and laid over the photo through its mask (its
+    blend weight relative to the largest is its opacity there): the network has no notion of
+    regions, and a linear mix of its pictures has no seam. A style mask narrows the painting to the
+    part it selects (its bounding box: the style predictor sees a rectangle).
+    """
     from engine import instant  # onnxruntime loads only for a job that uses it
 
-    styles = [style.rgb for style in inputs.styles]
-    return instant.draft(inputs.content.rgb, styles, blend, size, params.strength, params.style_scale)
+    styles = [inputs.regions.cropped_style(index, style.rgb) for index, style in enumerate(inputs.styles)]
+    weights = inputs.regions.weights(size)
+    if weights is None:
+        return instant.draft(inputs.content.rgb, styles, blend, size, params.strength, params.style_scale)
+    strengths = [b / max(blend) for b in blend]
+    pictures = [
+        instant.draft(inputs.content.rgb, [rgb], (1.0,), size, params.strength, params.style_scale)
+        for rgb in styles
+    ]
+    photo = to_numpy(resize(to_tensor(inputs.content.rgb), size))
+    return composite(pictures, photo, weights, strengths)
 
 
 def initial_image(inputs: _Inputs, params: StyleParams, size: tuple[int, int], blend=(1.0,)) -> Tensor:
@@ -129,7 +154,29 @@ def initial_image(inputs: _Inputs, params: StyleParams, size: tuple[int, int], b
         generator = torch.Generator().manual_seed(params.seed)
         noise = torch.rand(content.shape, generator=generator)
         return params.noise_ratio * noise + (1 - params.noise_ratio) * content
+    levels = start_noise_levels(params)
+    if levels:
+        generator = torch.Generator().manual_seed(params.seed)
+        noise = torch.rand(content.shape, generator=generator).mul_(2.0).sub_(1.0)
+        return (content + noise * (levels / 255.0)).clamp_(0.0, 1.0)
     return content
+
+
+# From the photo the optimisation is deterministic, so "New seed" used to change nothing: two seeds
+# gave identical pixels. A little seeded noise in the start (uniform, at most this many levels of
+# 255) makes each seed settle the style differently, without changing the look: measured with
+# benchmarks/seed_noise.py (tubingen / starry_night, default preset, 256 px, 100 iterations): seeds 1 and
+# 2 differ by SEED_DIFF levels on average where before they were identical, and the final total loss
+# is unchanged within noise (SEED_LOSS against SEED_BASE without it).
+START_NOISE_LEVELS = 2.0
+
+
+def start_noise_levels(params: StyleParams) -> float:
+    """The seeded noise in a start from the photo, in levels of 255 (0: none). Without style
+    there is nothing for a seed to vary, and strength 0 must give the photo itself."""
+    if params.init is InitMode.CONTENT and params.active_style_layers:
+        return START_NOISE_LEVELS
+    return 0.0
 
 
 class _PreviewClock:
@@ -287,5 +334,10 @@ def _run(
         message=message,
         alpha=alpha,
         weights_id=weights.id,
-        extra={"inputs": loaded.hashes(), "fallbacks": list(fallbacks)},
+        extra={
+            "inputs": loaded.hashes(),
+            "fallbacks": list(fallbacks),
+            # What a start from the photo needs, besides the seed, to be made again (see initial_image).
+            **({"start_noise_levels": start_noise_levels(params)} if start_noise_levels(params) else {}),
+        },
     )
