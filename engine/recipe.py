@@ -117,7 +117,14 @@ def without_folders(recipe: Mapping[str, Any]) -> dict[str, Any]:
             remember(params.get("weights"))
     if not folders_of:
         return out
-    # Longest first: "/a/b/photo.png" is cut before "/a/b" could be, if both were known.
+    # The inputs' folders too (with their separator), so a message about another file there, such
+    # as a failed save beside the photo, loses its folder as well; never a bare root such as "/".
+    for path in list(folders_of):
+        folder = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[0]
+        if folder.strip("/") and len(folder) < len(path):
+            separator = path[len(folder)]
+            folders_of.setdefault(folder + separator, "")
+    # Longest first: "/a/b/photo.png" is cut before "/a/b/" could be.
     known = sorted(folders_of, key=len, reverse=True)
 
     def scrub(value: Any) -> Any:

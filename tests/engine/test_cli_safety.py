@@ -187,7 +187,7 @@ def test_a_file_name_that_is_not_utf8_is_saved_with_its_recipe(photos) -> None:
     photos["photo"] = content
     for suffix in (".png", ".webp", ".jpg", ".tif"):
         out = photos["dir"] / f"r{suffix}"
-        assert run(*base(photos, out)) == 0
+        assert run(*base(photos, out, "--embed", "paths")) == 0
         assert Path(read_recipe(out)["job"]["content"]) == content
 
 
@@ -305,7 +305,7 @@ def test_continue_a_result_at_its_size_or_larger(photos) -> None:
     assert run(*base(photos, first)) == 0
     more = photos["dir"] / "more.png"
     continued = ["stylize", "--continue", str(first), "--quiet", "--out"]
-    assert cli.main([*continued, str(more), "--iterations", "3"]) == 0
+    assert cli.main([*continued, str(more), "--iterations", "3", "--embed", "paths"]) == 0
     recipe = read_recipe(more)
     assert recipe["iterations"] == 3 and recipe["job"]["params"]["init"] == "image"
     assert Path(recipe["job"]["params"]["init_image"]) == first
