@@ -327,6 +327,9 @@ def test_the_first_lbfgs_step_of_every_level_makes_real_progress(images, weights
     params = StyleParams(**(TINY | {"iterations": 12, "size": 48}), levels=((32, 6), (48, 6)))
     progress, finished = _run(StyleJob(images["content"], (images["style"],), params), weights)
     assert finished.completed
+    # torch's step moves pixels by about a millionth of a grey level, so the loss stays put to many
+    # digits; a line-searched one cuts it by 3 to 30 % here (level 2 ranged 0.72-0.97 of its first
+    # loss over the start-noise seeds 0-4, level 1 0.82).
     for level in (1, 2):
         first, second = [p.losses["total"] for p in progress if p.level == level][:2]
-        assert second < 0.95 * first, (level, first, second)
+        assert second < 0.99 * first, (level, first, second)

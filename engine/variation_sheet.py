@@ -1,0 +1,259 @@
+"""The variations contact sheet: the tiles in a grid, each tile's settings written under it, and
+every tile's recipe in the sheet's own.
+
+The sheet is saved by the one writer of results (engine.results) with a recipe of its own kind: in
+place of a single job it has, under the key ``variations`` (``SHEET_KEY``), a JSON list with one entry
+per tile, in reading order. Each entry is the tile's full recipe (engine.recipe.build_recipe: the
+small job it was painted with, its inputs and their SHA-256, device, losses) plus a ``variation``
+object: ``label`` (what differs, as written on the sheet), ``changed`` (the StyleParams fields that
+differ from the job's own settings), ``row`` and ``column``, and ``params``, the tile's settings at
+full size. ``sheet`` says how the grid is laid out. ``sheet_jobs`` reads the full-size jobs back.
+
+The text is drawn with Pillow's default font (a scalable one since Pillow 10.1), sized to the tile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from engine.errors import InputError
+from engine.params import StyleJob, StyleParams
+from engine.recipe import RECIPE_VERSION, build_recipe, job_from_recipe, painterly_version
+from engine.records import Finished, StopReason
+from engine.text import printable
+from engine.variations import Tile, VariationsFinished, describe
+
+SHEET_KEY = "variations"
+SHEET_KIND = "variations-sheet"
+BACKGROUND = (255, 255, 255)
+LABEL_COLOUR = (20, 20, 20)
+DETAIL_COLOUR = (90, 90, 90)
+PLACEHOLDER = (225, 225, 225)  # where a tile was not made (the run was stopped)
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Where everything goes on a sheet of ``count`` tiles of at most ``tile`` (width, height)."""
+
+    count: int
+    tile: tuple[int, int]
+    columns: int
+    rows: int
+    font_size: int
+    caption_lines: int
+
+    @property
+    def gap(self) -> int:
+        return max(6, round(max(self.tile) * 0.06))
+
+    @property
+    def line_height(self) -> int:
+        return round(self.font_size * 1.3)
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        # As wide as the tile's long edge, so portrait tiles still get a readable caption width.
+        width, height = self.tile
+        return max(width, height), height + self.gap // 2 + self.caption_lines * self.line_height
+
+    @property
+    def title_height(self) -> int:
+        return self.line_height + self.gap
+
+    @property
+    def size(self) -> tuple[int, int]:
+        cell_w, cell_h = self.cell
+        gap = self.gap
+        return (
+            self.columns * cell_w + (self.columns + 1) * gap,
+            self.title_height + self.rows * cell_h + (self.rows + 1) * gap,
+        )
+
+    def origin(self, index: int) -> tuple[int, int]:
+        """Top-left corner of cell ``index`` (reading order)."""
+        row, column = divmod(index, self.columns)
+        cell_w, cell_h = self.cell
+        gap = self.gap
+        return gap + column * (cell_w + gap), self.title_height + gap + row * (cell_h + gap)
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """(columns, rows): as square as the count allows, wider than tall (4: 2 x 2, 6: 3 x 2, 8: 3 x 3)."""
+    columns = math.ceil(math.sqrt(count))
+    return columns, math.ceil(count / columns)
+
+
+def font_size_for(tile: tuple[int, int]) -> int:
+    # About 13 characters' height across a tile's long edge: 12 px at 160 px, never under 11 px.
+    return max(11, round(max(tile) / 13))
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _wrap(text: str, font: Any, width: int, draw: ImageDraw.ImageDraw) -> list[str]:
+    """Words onto lines no wider than ``width`` (a word longer than a line is cut into pieces)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        while draw.textlength(word, font=font) > width and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and draw.textlength(word[:cut], font=font) > width:
+                cut -= 1
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:cut])
+            word = word[cut:]
+        candidate = f"{line} {word}" if line else word
+        if line and draw.textlength(candidate, font=font) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    if line:
+        lines.append(line)
+    return lines
+
+
+def captions(tile: Tile) -> tuple[str, str]:
+    """What is written under a tile: what differs, then its settings in a few words."""
+    finished = tile.finished
+    note = "" if finished.completed else f" ({finished.reason.value.replace('_', ' ')})"
+    return tile.variation.label + note, describe(tile.variation.params)
+
+
+def layout_for(tiles: Sequence[Tile], count: int) -> SheetLayout:
+    if not tiles:
+        raise ValueError("a sheet needs at least one tile")
+    shapes = [t.finished.image.shape[:2] for t in tiles]
+    tile = (max(w for _, w in shapes), max(h for h, _ in shapes))
+    columns, rows = grid_shape(count)
+    font_size = font_size_for(tile)
+    font = _font(font_size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    width = max(tile) - 4
+    lines = max(sum(len(_wrap(text, font, width, draw)) for text in captions(t)) for t in tiles)
+    return SheetLayout(count, tile, columns, rows, font_size, max(2, lines))
+
+
+def draw_sheet(tiles: Sequence[Tile], count: int, title: str = "") -> np.ndarray:
+    """The sheet as float32 H x W x 3 in [0, 1]: the tiles in reading order, captions under each,
+    ``title`` across the top; a cell whose tile was not made (a stopped run) is left grey."""
+    layout = layout_for(tiles, count)
+    sheet = Image.new("RGB", layout.size, BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = _font(layout.font_size)
+    gap = layout.gap
+    if title:
+        shown = _wrap(printable(title), font, layout.size[0] - 2 * gap, draw)[:1]
+        draw.text((gap, gap), shown[0] if shown else "", fill=LABEL_COLOUR, font=font)
+    made = {tile.index: tile for tile in tiles}
+    cell_w, _ = layout.cell
+    tile_w, tile_h = layout.tile
+    for index in range(count):
+        left, top = layout.origin(index)
+        tile = made.get(index)
+        if tile is None:
+            draw.rectangle((left, top, left + tile_w - 1, top + tile_h - 1), fill=PLACEHOLDER)
+            continue
+        pixels = np.clip(tile.finished.image, 0.0, 1.0) * 255.0 + 0.5
+        picture = Image.fromarray(pixels.astype(np.uint8))
+        sheet.paste(picture, (left + (cell_w - picture.width) // 2, top))
+        y = top + tile_h + gap // 2
+        label, details = captions(tile)
+        for text, colour in ((label, LABEL_COLOUR), (details, DETAIL_COLOUR)):
+            for line in _wrap(text, font, cell_w - 4, draw):
+                draw.text((left + 2, y), line, fill=colour, font=font)
+                y += layout.line_height
+    return np.asarray(sheet, dtype=np.float32) / np.float32(255.0)
+
+
+def sheet_recipe(result: VariationsFinished, layout: SheetLayout) -> dict[str, Any]:
+    """The sheet's recipe: every tile's recipe and full-size settings (see the module docstring)."""
+    entries = []
+    for tile in result.tiles:
+        row, column = divmod(tile.index, layout.columns)
+        recipe = build_recipe(tile.finished)
+        recipe["variation"] = {
+            "label": tile.variation.label,
+            "changed": list(tile.variation.changed),
+            "row": row,
+            "column": column,
+            "params": tile.variation.params.to_dict(),
+        }
+        entries.append(recipe)
+    return {
+        "painterly": painterly_version(),
+        "recipe_version": RECIPE_VERSION,
+        "kind": SHEET_KIND,
+        "sheet": {
+            "count": result.count,
+            "made": len(result.tiles),
+            "columns": layout.columns,
+            "rows": layout.rows,
+            "tile_width": layout.tile[0],
+            "tile_height": layout.tile[1],
+            "reason": str(result.reason),
+        },
+        SHEET_KEY: entries,
+        "seconds": round(float(result.seconds), 3),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def sheet_record(job: StyleJob, result: VariationsFinished, image: np.ndarray) -> Finished:
+    """The sheet as a ``Finished`` record, for engine.results to save (with ``sheet_recipe``)."""
+    tiles = result.tiles
+    inputs: dict[str, str] = {}
+    for tile in tiles:
+        hashes = tile.finished.extra.get("inputs")
+        if isinstance(hashes, Mapping):
+            inputs.update({str(k): str(v) for k, v in hashes.items()})
+    return Finished(
+        job=job,
+        image=image,
+        iterations=sum(t.finished.iterations for t in tiles),
+        seconds=result.seconds,
+        device=tiles[0].finished.device if tiles else "",
+        losses={},
+        reason=StopReason.COMPLETED if result.completed else result.reason,
+        message=f"{len(tiles)} of {result.count} variations",
+        weights_id=tiles[0].finished.weights_id if tiles else "",
+        extra={"inputs": inputs},
+    )
+
+
+def sheet_jobs(recipe: Mapping[str, Any], *, source: str | Path | None = None) -> list[tuple[str, StyleJob]]:
+    """Each tile's label and full-size job, read back from a sheet's recipe; one ``InputError`` line
+    for anything that is not a sheet or not valid (a recipe may come from a stranger's file)."""
+    entries = recipe.get(SHEET_KEY) if isinstance(recipe, Mapping) else None
+    if not isinstance(entries, list):
+        raise InputError(f"is not a variations sheet: its recipe has no '{SHEET_KEY}' list", source)
+    jobs = []
+    for number, entry in enumerate(entries, start=1):
+        small = job_from_recipe(entry, source=source)
+        variation = entry.get("variation") if isinstance(entry, Mapping) else None
+        if not isinstance(variation, Mapping) or not isinstance(variation.get("params"), Mapping):
+            raise InputError(f"variation {number} has no full-size settings", source)
+        known = {f.name for f in fields(StyleParams)}
+        try:
+            params = StyleParams.from_dict({k: v for k, v in variation["params"].items() if k in known})
+        except InputError as error:
+            raise InputError(f"variation {number}: {error}", source) from None
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as error:
+            raise InputError(f"variation {number}: {error or type(error).__name__}", source) from None
+        label = variation.get("label")
+        jobs.append(
+            (label if isinstance(label, str) else f"Variation {number}", replace(small, params=params))
+        )
+    return jobs
