@@ -30,11 +30,12 @@ scale whatever its width.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from engine.params import LossConvention, TVNorm
+from engine.params import LossConvention, StyleStatistic, TVNorm
 
 _EPS = 1e-8
 
@@ -44,6 +45,73 @@ def gram_matrix(features: Tensor) -> Tensor:
     _, channels, height, width = features.shape
     flat = features.reshape(channels, height * width).float()
     return (flat @ flat.T) / (height * width)
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """What a style term matches in one layer: the features' mean (N,) and per-position Gram (N, N).
+
+    Both are averages over positions, so the statistics of a blend of paintings, of a painting
+    seen tile by tile, or of a masked region are weighted sums of these (the moments of a mixture).
+    """
+
+    mean: Tensor
+    gram: Tensor
+
+    @property
+    def covariance(self) -> Tensor:
+        return self.gram - torch.outer(self.mean, self.mean)
+
+    def scaled(self, factor: float) -> FeatureStats:
+        return FeatureStats(self.mean * factor, self.gram * factor)
+
+    def plus(self, other: FeatureStats) -> FeatureStats:
+        return FeatureStats(self.mean + other.mean, self.gram + other.gram)
+
+
+def feature_stats(features: Tensor) -> FeatureStats:
+    """Mean and per-position Gram matrix of a (1, N, H, W) feature map, in float32."""
+    channels = features.shape[1]
+    return FeatureStats(features.reshape(channels, -1).float().mean(dim=1), gram_matrix(features))
+
+
+def blended_stats(stats: Sequence[FeatureStats], blend: Sequence[float]) -> FeatureStats:
+    """The statistics of a mix of paintings, ``blend`` summing to 1.
+
+    Blending the targets (not the losses) makes the result match *one* mixed style, as
+    neural-style does, instead of a compromise that matches none of them.
+    """
+    pairs = list(zip(stats, blend, strict=True))
+    mixed = pairs[0][0].scaled(pairs[0][1])
+    for part, weight in pairs[1:]:
+        mixed = mixed.plus(part.scaled(weight))
+    return mixed
+
+
+class _TraceSqrt(torch.autograd.Function):
+    """tr(√M) of a symmetric positive semi-definite matrix, with a gradient that stays finite.
+
+    Differentiating through ``eigh`` involves 1/(λᵢ - λⱼ), which explodes for the many nearly
+    equal (near-zero) eigenvalues of a VGG covariance; the trace needs no eigenvector derivative:
+    d tr(√M) = ½ M^(-½), built from the same decomposition with the eigenvalues clamped.
+    """
+
+    @staticmethod
+    def forward(ctx, matrix: Tensor) -> Tensor:  # type: ignore[override]
+        values, vectors = torch.linalg.eigh(matrix)
+        roots = values.clamp_min(_EPS).sqrt()
+        ctx.save_for_backward(vectors, roots)
+        return roots.sum()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        vectors, roots = ctx.saved_tensors
+        return grad * (vectors * (0.5 / roots)) @ vectors.T
+
+
+def _symmetric_sqrt(matrix: Tensor) -> Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
 
 
 def _content_factor(convention: LossConvention, features: Tensor) -> float:
@@ -81,24 +149,14 @@ class ContentLoss(nn.Module):
 
 
 class StyleLoss(nn.Module):
-    """Distance of one layer's Gram matrix from the painting's (or a blend of paintings')."""
+    """Distance of one layer's Gram matrix from the painting's (Gatys et al.)."""
 
-    def __init__(self, layer: str, target_gram: Tensor, convention: LossConvention) -> None:
+    def __init__(self, layer: str, target: FeatureStats, convention: LossConvention) -> None:
         super().__init__()
         self.layer = layer
         self.convention = convention
-        self.register_buffer("target", target_gram.detach().float())
+        self.register_buffer("target", target.gram.detach().float())
         self.register_buffer("target_energy", self.target.pow(2).mean())
-
-    @staticmethod
-    def blended_target(grams: Sequence[Tensor], blend: Sequence[float]) -> Tensor:
-        # Blending the targets (not the losses) makes the result match *one* mixed style,
-        # as neural-style does, instead of a compromise that matches none of them.
-        pairs = list(zip(grams, blend, strict=True))
-        mixed = pairs[0][0] * pairs[0][1]
-        for gram, weight in pairs[1:]:
-            mixed = mixed + gram * weight
-        return mixed
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         current = features[self.layer]
@@ -107,6 +165,47 @@ class StyleLoss(nn.Module):
         if self.convention is LossConvention.NORMALIZED:
             return error / (self.target_energy + _EPS)
         return error * _style_factor(self.convention, channels, height * width)
+
+
+class MeanCovarianceStyleLoss(nn.Module):
+    """Wasserstein-2 distance between Gaussians with the features' and the painting's mean and covariance.
+
+    W₂² = |μ - μₛ|² + tr Σ + tr Σₛ - 2 tr √(√Σₛ Σ √Σₛ). Unlike the Gram error it separates the mean
+    from the covariance and weighs every direction of the feature distribution by its own spread,
+    not by the square of the strongest correlations, which is what lets an object's part features
+    dominate the Gram error of the deep layers. Normalised by the target's energy |μₛ|² + tr Σₛ (the
+    distance of the painting from silence), it is a relative error like our other terms.
+    """
+
+    def __init__(self, layer: str, target: FeatureStats, convention: LossConvention) -> None:
+        super().__init__()
+        self.layer = layer
+        self.convention = convention
+        covariance = target.covariance.detach().float()
+        self.register_buffer("mean", target.mean.detach().float())
+        self.register_buffer("covariance_root", _symmetric_sqrt(covariance))
+        self.register_buffer("covariance_trace", covariance.trace())
+        self.register_buffer("target_energy", self.mean.pow(2).sum() + self.covariance_trace)
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        stats = feature_stats(features[self.layer])
+        covariance = stats.covariance
+        cross = self.covariance_root @ covariance @ self.covariance_root
+        distance = (
+            (stats.mean - self.mean).pow(2).sum()
+            + covariance.trace()
+            + self.covariance_trace
+            - 2 * _TraceSqrt.apply((cross + cross.T) / 2)
+        )
+        if self.convention is LossConvention.NORMALIZED:
+            return distance / (self.target_energy + _EPS)
+        return distance
+
+
+STYLE_LOSSES: dict[StyleStatistic, type[StyleLoss] | type[MeanCovarianceStyleLoss]] = {
+    StyleStatistic.GRAM: StyleLoss,
+    StyleStatistic.MEAN_COVARIANCE: MeanCovarianceStyleLoss,
+}
 
 
 class TVLoss(nn.Module):
@@ -134,7 +233,7 @@ class StyleTransferLoss(nn.Module):
     def __init__(
         self,
         content: Sequence[tuple[ContentLoss, float]],
-        style: Sequence[tuple[StyleLoss, float]],
+        style: Sequence[tuple[nn.Module, float]],
         tv: TVLoss,
         content_weight: float,
         style_weight: float,

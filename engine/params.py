@@ -96,6 +96,13 @@ class LossConvention(StrEnum):
     KERAS = "keras"  # TensorFlow tutorial: means of squared errors, Gram / (H W)
 
 
+class StyleStatistic(StrEnum):
+    """Which statistics of a painting's features the style terms match (engine.losses)."""
+
+    GRAM = "gram"  # Gatys et al.: Gram matrices (second raw moments)
+    MEAN_COVARIANCE = "mean-covariance"  # Wasserstein-2 between mean-and-covariance Gaussians
+
+
 class TVNorm(StrEnum):
     """How neighbouring-pixel differences are penalised by the total-variation term."""
 
@@ -240,6 +247,7 @@ class StyleParams:
         ("relu4_1", 1.0),
         ("relu5_1", 1.0),
     )
+    style_statistic: StyleStatistic = StyleStatistic.GRAM
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 0.05
@@ -299,6 +307,7 @@ class StyleParams:
             raise InputError("style layers: at least one style layer needs a weight above zero")
         if self.content_weight > 0 and not any(w > 0 for _, w in self.content_layers):
             raise InputError("content layers: at least one content layer needs a weight above zero")
+        set_(self, "style_statistic", _enum(StyleStatistic, "style statistic", self.style_statistic))
         set_(self, "tv_norm", _enum(TVNorm, "TV norm", self.tv_norm))
         set_(self, "loss_convention", _enum(LossConvention, "loss convention", self.loss_convention))
         set_(self, "pooling", _enum(Pooling, "pooling", self.pooling))

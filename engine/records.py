@@ -11,10 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.params import StyleJob
+
+if TYPE_CHECKING:
+    from engine.resume import ResumePoint
 
 
 def _frozen_array(array: np.ndarray | None) -> np.ndarray | None:
@@ -74,6 +78,8 @@ class Finished:
     # Identifier of the network weights used (see engine.weights).
     weights_id: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
+    # A run that stopped early: what going on exactly from where it stopped needs (engine.resume).
+    resume: ResumePoint | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "losses", MappingProxyType(dict(self.losses)))

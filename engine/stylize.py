@@ -27,11 +27,13 @@ from torch import Tensor
 
 from engine import colour
 from engine.device import choose_device, network_dtype
+from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
 from engine.params import ColorMode, InitMode, Method, StyleJob, StyleParams
 from engine.plan import check_output_shape, check_style_shape, level_sizes, output_size, plan_levels
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.regions import Regions, check_proportions, check_style_mask, composite, load_regions
+from engine.resume import ResumePoint, job_key
 from engine.run.fallback import LevelInputs, is_out_of_memory, run_level
 from engine.run.lbfgs import diverged, lbfgs_loss_scale
 from engine.run.network import Network
@@ -207,6 +209,7 @@ def stylize(
     preview_every: int = 0,
     decoded: Mapping[Path, LoadedImage] | None = None,
     options: RunOptions | None = None,
+    resume: ResumePoint | None = None,
 ) -> Iterator[Record]:
     """Run a job: yields ``Progress`` per iteration (a preview every ``preview_every``
     iterations or ``preview_interval`` seconds) and finally one ``Finished``.
@@ -221,7 +224,7 @@ def stylize(
         yield from _instant(job, decoded)
         return
     with torch.inference_mode(False):
-        yield from _run(job, should_stop or (lambda: False), weights, decoded, options)
+        yield from _run(job, should_stop or (lambda: False), weights, decoded, options, resume)
 
 
 def _instant(job: StyleJob, decoded: Mapping[Path, LoadedImage] | None) -> Iterator[Record]:
@@ -256,10 +259,14 @@ def _run(
     weights: VGGWeights | None,
     decoded: Mapping[Path, LoadedImage] | None,
     options: RunOptions,
+    resume: ResumePoint | None = None,
 ) -> Iterator[Record]:
     params = job.params
     control = Control(should_stop, time.perf_counter(), params.max_seconds)
     loaded = _load_inputs(job, decoded)
+    key = job_key(job, loaded.hashes())
+    if resume is not None and resume.key != key:
+        raise InputError("the saved state belongs to another run (other parameters or inputs)")
     inputs = _coloured(loaded, params)
     device_info = choose_device(params.device)
     weights = weights if weights is not None else load_weights(params.weights)
@@ -279,14 +286,27 @@ def _run(
     reason, message, fallbacks = StopReason.COMPLETED, "", []
     level_params = params
     image: Tensor | None = None
+    stopped_at: ResumePoint | None = None
+    if resume is not None:
+        if resume.level >= len(levels):
+            raise InputError("the saved state is of a level this run does not have")
+        iteration = resume.iteration
+        level_params = params.replace(**resume.fallback_params)
+        network = network.with_dtype(network_dtype(level_params.precision, network.device))
     for index, (level, (size, _)) in enumerate(zip(levels, sizes, strict=True)):
-        if image is None:
+        state = None
+        if resume is not None and index < resume.level:
+            continue  # done before the stop
+        if resume is not None and index == resume.level:
+            state = resume.state
+            image = state.image
+        elif image is None:
             image = initial_image(inputs, params, size, job.normalized_blend)
         else:
             image = resize(image.float().cpu(), size)
         log.info("level %d/%d: %dx%d, %d iterations", index + 1, len(levels), *size, level.iterations)
-        steps = run_level(image, level, index, level_params, network, level_inputs, iteration + 1)
-        done_in_level = 0
+        steps = run_level(image, level, index, level_params, network, level_inputs, iteration + 1, state)
+        done_in_level = state.done if state is not None else 0
         while True:
             try:
                 step = next(steps)
@@ -318,6 +338,10 @@ def _run(
             fallbacks.extend(outcome.fallbacks)
             level_params = level_params.replace(**{f: getattr(outcome.params, f) for f in _FALLBACK_FIELDS})
         if reason is not StopReason.COMPLETED:
+            if outcome.end.state is not None:
+                changed = outcome.params.to_dict()
+                fallback_params = {f: changed[f] for f in _FALLBACK_FIELDS}
+                stopped_at = ResumePoint(key, index, iteration, outcome.end.state, fallback_params)
             break
     assert image is not None
     final_size = output_size(inputs.content.size, params.size)
@@ -334,6 +358,7 @@ def _run(
         message=message,
         alpha=alpha,
         weights_id=weights.id,
+        resume=stopped_at,
         extra={
             "inputs": loaded.hashes(),
             "fallbacks": list(fallbacks),

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from engine.losses import StyleLoss
 from engine.params import StyleParams
 from engine.records import StopReason
 from engine.run.lbfgs import Objective
 from engine.run.network import Network
-from engine.run.steps import Control, LevelEnd, Step, Stepper, StopRequested, non_finite_message
+from engine.run.steps import (
+    Control,
+    LevelEnd,
+    Step,
+    Stepper,
+    StepperState,
+    StopRequested,
+    cpu_copy,
+    non_finite_message,
+    placed,
+)
 from engine.run.targets import make_loss
 from engine.tiles import tile_grid
 
@@ -22,8 +31,11 @@ def adam_steps(
     iterations: int,
     control: Control,
     first_iteration: int,
+    resume: StepperState | None = None,
 ) -> Stepper:
-    """Adam on the whole image ``x`` (prepared on the device, requiring grad), clamped to [0, 1]."""
+    """Adam on the whole image ``x`` (prepared on the device, requiring grad), clamped to [0, 1].
+
+    With ``resume`` it goes on from a stopped run's image and moments."""
     optimizer = torch.optim.Adam(
         [x], lr=params.learning_rate, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps
     )
@@ -40,10 +52,24 @@ def adam_steps(
         return total
 
     kept = x.detach().cpu().clone()
+    earlier = 0
+    if resume is not None:
+        with torch.no_grad():
+            x.copy_(resume.image.to(x.device))
+        if resume.optimiser:
+            optimizer.state[x] = placed(resume.optimiser, x.device)
+        kept, earlier = resume.kept, resume.done
+
+    def state_now(done: int) -> StepperState:
+        # Adam's step() evaluates the closure before touching its moments, so between iterations
+        # and after a stop inside the closure the state is that of the last complete step.
+        moments = cpu_copy(optimizer.state[x]) if optimizer.state else {}
+        return StepperState(x.detach().cpu().clone(), kept, {}, moments, earlier + done)
+
     for step in range(iterations):
         reason = control.end_reason()
         if reason is not None:
-            return LevelEnd(x.detach().cpu(), reason)
+            return LevelEnd(x.detach().cpu(), reason, state=state_now(step))
         before = x.detach().clone()
         evaluated.clear()
         try:
@@ -51,7 +77,7 @@ def adam_steps(
         except StopRequested:
             with torch.no_grad():
                 x.copy_(before)
-            return LevelEnd(x.detach().cpu(), StopReason.STOPPED)
+            return LevelEnd(x.detach().cpu(), StopReason.STOPPED, state=state_now(step))
         losses = {name: float(value) for name, value in evaluated.items()}
         problem = non_finite_message(losses, first_iteration + step)
         if problem is not None:
@@ -68,7 +94,7 @@ def tiled_adam_steps(
     network: Network,
     params: StyleParams,
     content_maps: dict[str, Tensor],
-    style_terms: list[tuple[StyleLoss, float]],
+    style_terms: list[tuple[nn.Module, float]],
     iterations: int,
     control: Control,
     first_iteration: int,

@@ -27,7 +27,7 @@ from engine.records import StopReason
 from engine.run.adam import adam_steps, tiled_adam_steps
 from engine.run.lbfgs import lbfgs_steps
 from engine.run.network import Network
-from engine.run.steps import Control, LevelEnd, Step, Stepper
+from engine.run.steps import Control, LevelEnd, Step, Stepper, StepperState
 from engine.run.targets import content_features, make_loss, stitched_features, style_targets, style_terms
 from engine.run.tensors import resize, to_tensor
 
@@ -94,8 +94,12 @@ def stepper_for(
     iterations: int,
     first_iteration: int,
     seed: int,
+    resume: StepperState | None = None,
 ) -> Stepper:
-    """The stepper this level's parameters call for, with its loss targets computed."""
+    """The stepper this level's parameters call for, with its loss targets computed.
+
+    Tiles keep no resumable state (their moments live per tile); a resumed tiled level goes on
+    from the stopped image with fresh moments."""
     width, height = image.shape[-1], image.shape[-2]
     if params.tile_size > 0 and max(width, height) > params.tile_size:
         tile = max(64, params.tile_size // 16 * 16)
@@ -118,7 +122,7 @@ def stepper_for(
 
     x = network.prepare(image.detach().clone()).requires_grad_(True)
     steps = lbfgs_steps if params.optimizer is Optimizer.LBFGS else adam_steps
-    return steps(x, objective, params, iterations, inputs.control, first_iteration)
+    return steps(x, objective, params, iterations, inputs.control, first_iteration, resume)
 
 
 def run_level(
@@ -129,22 +133,27 @@ def run_level(
     network: Network,
     inputs: LevelInputs,
     first_iteration: int,
+    resume: StepperState | None = None,
 ) -> Generator[Step, None, LevelOutcome]:
-    """Run one level from ``image`` (CPU), falling back to leaner settings when memory runs out."""
+    """Run one level from ``image`` (CPU), falling back to leaner settings when memory runs out.
+
+    With ``resume`` the level goes on where a stopped run left it (``first_iteration`` is then the
+    run-wide number of the first iteration still to do)."""
     size = (image.shape[-1], image.shape[-2])
     level_run, notice = level_params(params, level, size, network.device)
     pending = [notice] if notice else []
     if notice:
         log.warning(notice)
     network = network.with_dtype(network_dtype(level_run.precision, network.device))
+    earlier = resume.done if resume is not None else 0
     done = 0
     tried: set[str] = set()
     fallbacks: list[str] = []
     kept = image
     while True:
         stepper = stepper_for(
-            kept, network, level_run, inputs, level, level.iterations - done, first_iteration + done,
-            params.seed + index,
+            kept, network, level_run, inputs, level, level.iterations - earlier - done,
+            first_iteration + done, params.seed + index, None if done or fallbacks else resume,
         )  # fmt: skip
         try:
             with reuse_freed_memory(may_keep_freed_memory(level_run, size, network.device)):

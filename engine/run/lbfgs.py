@@ -25,7 +25,17 @@ from torch import Tensor
 
 from engine.params import StyleParams
 from engine.records import StopReason
-from engine.run.steps import Control, LevelEnd, Step, Stepper, StopRequested, non_finite_message
+from engine.run.steps import (
+    Control,
+    LevelEnd,
+    Step,
+    Stepper,
+    StepperState,
+    StopRequested,
+    cpu_copy,
+    non_finite_message,
+    placed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +75,12 @@ def lbfgs_steps(
     iterations: int,
     control: Control,
     first_iteration: int,
+    resume: StepperState | None = None,
 ) -> Stepper:
     """Optimise ``x`` (prepared on the device, requiring grad) for up to ``iterations`` steps.
 
-    ``first_iteration`` is the run-wide number of the first step, for messages.
+    ``first_iteration`` is the run-wide number of the first step, for messages. With ``resume``
+    the optimiser goes on from a stopped run's state (its image, history and bookkeeping).
     """
     # One iteration per step() so the caller sees every iteration. Negative tolerances stop
     # torch's L-BFGS from silently ending the run on a flat stretch.
@@ -112,10 +124,33 @@ def lbfgs_steps(
     kept_losses: dict[str, float] = {}
     just_restarted = False
     done = 0
+    earlier = 0  # iterations of this level done before a resume
+    if resume is not None:
+        with torch.no_grad():
+            x.copy_(resume.image.to(x.device))
+        if resume.optimiser:
+            optimizer.state[x] = placed(resume.optimiser, x.device)
+        kept, kept_losses = resume.kept, dict(resume.kept_losses)
+        just_restarted, earlier = resume.just_restarted, resume.done
+        if resume.loss_scale is not None:
+            scale.append(resume.loss_scale)
+
+    def state_now(start: Tensor, history: bool) -> StepperState:
+        """What resuming needs, between iterations (``history`` False: the step had not begun)."""
+        return StepperState(
+            image=start.detach().cpu().clone(),
+            kept=kept,
+            kept_losses=dict(kept_losses),
+            optimiser=cpu_copy(optimizer.state[x]) if history and optimizer.state else {},
+            done=earlier + done,
+            loss_scale=scale[0] if scale else None,
+            just_restarted=just_restarted,
+        )
+
     for step in range(iterations):
         reason = control.end_reason()
         if reason is not None:
-            return LevelEnd(kept if done else x.detach().cpu(), reason)
+            return LevelEnd(kept if done or earlier else x.detach().cpu(), reason, state=state_now(x, True))
         iteration = first_iteration + step
         before = x.detach().clone()
         evaluated.clear()
@@ -128,15 +163,18 @@ def lbfgs_steps(
         try:
             optimizer.step(closure)
         except StopRequested:
-            # A stop inside the line search leaves x at an unmeasured trial point.
+            # A stop inside the line search leaves x at an unmeasured trial point. Without a line
+            # search the stop comes from the step's first evaluation, before torch touched its
+            # state; with one (``first``) the state before the step was empty.
             with torch.no_grad():
                 x.copy_(before)
-            return LevelEnd(kept if done else x.detach().cpu(), StopReason.STOPPED)
+            state = state_now(before, not first)
+            return LevelEnd(kept if done or earlier else x.detach().cpu(), StopReason.STOPPED, state=state)
         # These losses were measured on ``before``, the image the step started from.
         losses = {name: float(value) for name, value in evaluated.items()}
         last = step == iterations - 1
         notice = ""
-        if step > 0 and not just_restarted and diverged(kept_losses["total"], losses["total"]):
+        if kept_losses and not just_restarted and diverged(kept_losses["total"], losses["total"]):
             notice = undo(kept, kept_losses["total"], losses["total"], iteration)
             before, losses = kept.to(x.device), kept_losses
             just_restarted = True
@@ -160,4 +198,4 @@ def lbfgs_steps(
         done += 1
         yield Step(shown, kept, losses, notice)
     # Completed: the last measured (and shown) image.
-    return LevelEnd(kept if done else x.detach().cpu())
+    return LevelEnd(kept if done or earlier else x.detach().cpu())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import torch
 from torch import Tensor
 
 from engine.records import StopReason
@@ -27,12 +29,57 @@ class Step:
 
 
 @dataclass(frozen=True)
+class StepperState:
+    """Where an optimiser stood after its last complete iteration, on the CPU: with it a stepper
+    goes on exactly as if it had never stopped (same pixels for the same seed on one device)."""
+
+    # The image the next iteration starts from (not yet measured), and the last measured one.
+    image: Tensor
+    kept: Tensor
+    kept_losses: Mapping[str, float]
+    # torch's per-parameter optimiser state (L-BFGS history, Adam moments), tensors on the CPU.
+    optimiser: Mapping[str, Any] = field(default_factory=dict)
+    # Iterations of the level already done, and the L-BFGS bookkeeping that depends on them.
+    done: int = 0
+    loss_scale: float | None = None
+    just_restarted: bool = False
+
+
+def cpu_copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of an optimiser's state with every tensor on the CPU (lists of tensors too)."""
+
+    def copied(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return value.detach().to("cpu", copy=True)
+        if isinstance(value, list | tuple):
+            return [copied(item) for item in value]
+        return value
+
+    return {key: copied(value) for key, value in state.items()}
+
+
+def placed(state: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    """``state`` with every tensor moved to ``device`` (copies: the saved state stays reusable)."""
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return value.to(device, copy=True)
+        if isinstance(value, list | tuple):
+            return [moved(item) for item in value]
+        return value
+
+    return {key: moved(value) for key, value in state.items()}
+
+
+@dataclass(frozen=True)
 class LevelEnd:
     """How a level ended: the image it leaves (CPU) and why it stopped."""
 
     image: Tensor
     reason: StopReason = StopReason.COMPLETED
     message: str = ""
+    # Set when a stop or time limit ended the level early: what resuming it needs.
+    state: StepperState | None = None
 
 
 Stepper = Generator[Step, None, LevelEnd]

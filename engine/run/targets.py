@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from engine.imageio import LoadedImage
 from engine.layers import STRIDE
-from engine.losses import ContentLoss, StyleLoss, StyleTransferLoss, TVLoss, gram_matrix
+from engine.losses import (
+    STYLE_LOSSES,
+    ContentLoss,
+    FeatureStats,
+    StyleTransferLoss,
+    TVLoss,
+    blended_stats,
+    feature_stats,
+)
 from engine.params import StyleParams
 from engine.plan import output_size, smallest_long_edge
 from engine.run.network import Network
@@ -24,8 +32,8 @@ def style_targets(
     params: StyleParams,
     level_long_edge: int,
     tile: int = 0,
-) -> dict[str, Tensor]:
-    """Blended per-position Gram matrices of the style images, by layer.
+) -> dict[str, FeatureStats]:
+    """Blended feature statistics (mean and per-position Gram matrix) of the style images, by layer.
 
     The style is seen at a size tied to the *current* long edge, so its brush marks keep the
     same proportion to the picture at every pyramid level.  With tiles, the Gram sums are
@@ -35,32 +43,32 @@ def style_targets(
     if not names:
         return {}
     style_long_edge = round(level_long_edge * params.style_scale)
-    per_style: list[dict[str, Tensor]] = []
+    per_style: list[dict[str, FeatureStats]] = []
     for style in styles:
         # A thin painting is seen a little larger rather than thinner than the network allows.
         long_edge = max(style_long_edge, smallest_long_edge(style.size))
         style_tensor = resize(to_tensor(style.rgb), output_size(style.size, long_edge))
-        per_style.append(gram_of(network, style_tensor, names, tile))
-    return {name: StyleLoss.blended_target([grams[name] for grams in per_style], blend) for name in names}
+        per_style.append(stats_of(network, style_tensor, names, tile))
+    return {name: blended_stats([stats[name] for stats in per_style], blend) for name in names}
 
 
-def gram_of(network: Network, image: Tensor, names: set[str], tile: int = 0) -> dict[str, Tensor]:
-    """Per-position Gram matrices of ``image`` by layer; with ``tile``, summed over tile cores."""
+def stats_of(network: Network, image: Tensor, names: set[str], tile: int = 0) -> dict[str, FeatureStats]:
+    """Feature statistics of ``image`` by layer; with ``tile``, accumulated over tile cores."""
     height, width = image.shape[-2:]
     if not tile or max(width, height) <= tile:
         features = network.features(image, names)
-        return {name: gram_matrix(features[name]) for name in names}
-    sums: dict[str, Tensor] = {}
+        return {name: feature_stats(features[name]) for name in names}
+    sums: dict[str, FeatureStats] = {}
     counts = dict.fromkeys(names, 0)
     for part in tile_grid(width, height, tile, (0, 0)):
         y0, y1, x0, x1 = part.crop
         core = part.core_features(network.features(image[..., y0:y1, x0:x1], names))
         for name in names:
             positions = core[name].shape[-1] * core[name].shape[-2]
-            weighted = gram_matrix(core[name]) * positions
-            sums[name] = weighted if name not in sums else sums[name] + weighted
+            weighted = feature_stats(core[name]).scaled(positions)
+            sums[name] = weighted if name not in sums else sums[name].plus(weighted)
             counts[name] += positions
-    return {name: sums[name] / counts[name] for name in names}
+    return {name: sums[name].scaled(1 / counts[name]) for name in names}
 
 
 def stitched_features(network: Network, image: Tensor, names: set[str], tile: int) -> dict[str, Tensor]:
@@ -98,9 +106,10 @@ def content_features(network: Network, content: LoadedImage, params: StyleParams
     return network.features(resize(to_tensor(content.rgb), size), names)
 
 
-def style_terms(targets: dict[str, Tensor], params: StyleParams) -> list[tuple[StyleLoss, float]]:
+def style_terms(targets: dict[str, FeatureStats], params: StyleParams) -> list[tuple[nn.Module, float]]:
+    loss_type = STYLE_LOSSES[params.style_statistic]
     return [
-        (StyleLoss(name, targets[name], params.loss_convention), weight)
+        (loss_type(name, targets[name], params.loss_convention), weight)
         for name, weight in params.active_style_layers
     ]
 
@@ -109,7 +118,7 @@ def make_loss(
     network: Network,
     params: StyleParams,
     content: dict[str, Tensor] | None,
-    styles: list[tuple[StyleLoss, float]],
+    styles: list[tuple[nn.Module, float]],
 ) -> StyleTransferLoss:
     """The whole objective: weighted content, style and total-variation terms, on the network's device."""
     content_terms = [
