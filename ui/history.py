@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -76,6 +77,8 @@ class HistoryStrip(QWidget):
     restoreRequested = Signal(object)  # noqa: N815
     exportRequested = Signal(object)  # noqa: N815
     continueRequested = Signal(object)  # noqa: N815
+    compareRequested = Signal(object)  # noqa: N815 - compare the picture on view with this entry
+    comparePhotoRequested = Signal(object)  # noqa: N815 - view this entry beside the photo
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,15 +109,18 @@ class HistoryStrip(QWidget):
         self.list.setFixedHeight(THUMB.height() + self.fontMetrics().height() + 34)
 
         self.restore_button = self._tool(
-            "restore", "Restore the selected run's settings and inputs into the panel"
+            "restore", "Restore the selected run's settings and inputs into the panel", "Restore"
         )
         self.continue_button = self._tool(
             "run",
             "Continue from the selected run's picture: its settings, starting from its picture, 50 more "
             "iterations in one level. Raise Long edge first to upscale and refine, then Run.",
+            "Continue",
         )
         self.continue_button.setObjectName("ContinueButton")
-        self.export_button = self._tool("export", "Export the selected run to a file with its recipe")
+        self.export_button = self._tool(
+            "export", "Export the selected run to a file with its recipe", "Export…"
+        )
         self.restore_button.clicked.connect(lambda: self._emit(self.restoreRequested))
         self.export_button.clicked.connect(lambda: self._emit(self.exportRequested))
         self.continue_button.clicked.connect(lambda: self._emit(self.continueRequested))
@@ -132,9 +138,14 @@ class HistoryStrip(QWidget):
         layout.addLayout(tools)
         self._update_buttons()
 
-    def _tool(self, name: str, tip: str) -> QToolButton:
+    def _tool(self, name: str, tip: str, text: str = "") -> QToolButton:
         button = QToolButton()
         button.setIcon(icon(name))
+        if text:
+            # Words beside the icons: three look-alike glyphs in a column said nothing on their own.
+            button.setText(text)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         button.setAutoRaise(True)
         button.setToolTip(tip)
         return button
@@ -215,4 +226,7 @@ class HistoryStrip(QWidget):
         )
         menu.addAction(icon("run"), "Continue from this", lambda: self.continueRequested.emit(entry))
         menu.addAction(icon("export"), "Export…", lambda: self.exportRequested.emit(entry))
+        menu.addSeparator()
+        menu.addAction("Compare with the picture on view", lambda: self.compareRequested.emit(entry))
+        menu.addAction("View beside the photo", lambda: self.comparePhotoRequested.emit(entry))
         menu.exec(self.list.viewport().mapToGlobal(position))

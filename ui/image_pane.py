@@ -9,6 +9,8 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragLeaveEvent,
     QDropEvent,
+    QImage,
+    QPainter,
 )
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
@@ -25,6 +27,8 @@ class ContentPane(QFrame):
     imageChanged = Signal(object)  # ImportedImage | None  # noqa: N815 - Qt naming
     problems = Signal(list)  # list[str], one line per file
     openRequested = Signal()  # noqa: N815
+    # Several images given at once: the first is the photo, these others are meant as styles.
+    stylesDropped = Signal(list)  # list[ImportedImage]  # noqa: N815
 
     def __init__(self, importer: ImageImporter, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -38,7 +42,8 @@ class ContentPane(QFrame):
         )
         self.thumb.setToolTip(
             "The photo to paint: its shapes and composition are kept while the style's colours and "
-            "brush strokes are painted over it. Drop a file or image from a browser here."
+            "brush strokes are painted over it. Drop a file or image from a browser here; drop several "
+            "and the first is the photo, the others styles."
         )
         self.name_label = ElidedLabel("")
         # A file name is shown as it is: never as HTML (a name like "<img src=…>.png" would load that).
@@ -57,6 +62,12 @@ class ContentPane(QFrame):
         self.clear_button = self._button("remove", "Remove", "Remove the photo")
         self.open_button.clicked.connect(self.openRequested)
         self.paste_button.clicked.connect(self.paste)
+        # Checkable: the middle of the window paints where each style goes while it is down.
+        self.regions_button = self._button(
+            "regions", "Regions", "Paint where each style goes (Ctrl+M); unpainted places keep the photo"
+        )
+        self.regions_button.setCheckable(True)
+        self.regions_button.setShortcut("Ctrl+M")
         self.clear_button.clicked.connect(self.clear)
 
         details = QHBoxLayout()
@@ -67,6 +78,7 @@ class ContentPane(QFrame):
         buttons.setSpacing(2)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.paste_button)
+        buttons.addWidget(self.regions_button)
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)
 
@@ -95,6 +107,21 @@ class ContentPane(QFrame):
     def clear(self) -> None:
         self.set_image(None)
 
+    def show_regions(self, overlay: QImage | None) -> None:
+        """The painted regions' colours over the photo's thumbnail (None: the photo alone)."""
+        image = self._image
+        if image is None:
+            return
+        if overlay is None or overlay.isNull():
+            self.thumb.set_image(image.preview)
+            return
+        shown_image = image.preview.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+        painter = QPainter(shown_image)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(shown_image.rect(), overlay)
+        painter.end()
+        self.thumb.set_image(shown_image)
+
     def _update_caption(self) -> None:
         image = self._image
         self.clear_button.setEnabled(image is not None)
@@ -108,16 +135,12 @@ class ContentPane(QFrame):
 
     # -- input ----------------------------------------------------------------
     def accept_result(self, result: ImportResult) -> None:
-        problems = list(result.errors)
         if result.images:
             self.set_image(result.images[0])
             if len(result.images) > 1:
-                problems.append(
-                    f"Only one photo can be painted; using {result.images[0].name}. "
-                    "Drop the others on Styles to use them as styles."
-                )
-        if problems:
-            self.problems.emit(problems)
+                self.stylesDropped.emit(result.images[1:])
+        if result.errors:
+            self.problems.emit(list(result.errors))
 
     def import_mime(self, mime: QMimeData, what: str = "Dropped image") -> None:
         self.accept_result(self.importer.from_mime(mime, what))

@@ -8,6 +8,7 @@ commands and menus ``ui.actions``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import threading
@@ -19,7 +20,6 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -39,7 +39,9 @@ from engine.results import OutputSpec, job_inputs, write_result
 from ui.about import AboutDialog
 from ui.actions import build_actions
 from ui.autosave import AUTOSAVE_INTERVAL, AutosaveStore
+from ui.compare import Comparison
 from ui.draft import Draft, DraftMaker, DraftStylizeFn
+from ui.drops import DropRouter, Target
 from ui.export import Exporter
 from ui.fields import ENUM_TEXT
 from ui.history import HistoryStrip
@@ -55,6 +57,7 @@ from ui.imports import (
 )
 from ui.message_bar import Level, MessageBar
 from ui.model import Frame, HistoryEntry, RunModel, RunState
+from ui.panels import CanvasSplitter, CollapsiblePane, StudioLayout, find_menu
 from ui.param_panel import ParamPanel
 from ui.photo_colours import TIP as PHOTO_COLOURS_TIP
 from ui.photo_colours import PhotoColours
@@ -63,6 +66,7 @@ from ui.prompts import IMAGE_FILTER, WEIGHTS_FILTER, Prompter
 from ui.qtutil import describe_exception, format_duration, guarded, icon
 from ui.recipes import JobRestorer
 from ui.recovery import Recovery
+from ui.regions import RegionsController
 from ui.result_view import ResultView
 from ui.settings import CACHE, DATA, SETTINGS, AppLocations, Settings, storage_banner
 from ui.style_list import StyleList
@@ -178,6 +182,7 @@ class MainWindow(QMainWindow):
             self._update_state,
         )
         self.commands = build_actions(self)
+        self._build_studio()
         self.photo_colours = PhotoColours(
             self.result.photo_colors,
             self.result.photo_colors_value,
@@ -196,6 +201,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage,
             adjust=self.photo_colours.adjusted,
         )
+        # Where each style goes (ui.regions): painted over the photo, carried by every job.
+        self.regions = RegionsController(self)
+        self.regions.edited.connect(self._on_regions_edited)
         self._connect()
         # Labels show file names, recipe values and error messages: text from outside, never HTML
         # (Qt would render "<img src=…>" in a name and read that file). No label here is meant as HTML.
@@ -245,17 +253,20 @@ class MainWindow(QMainWindow):
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
         middle_layout.setSpacing(0)
-        middle_layout.addWidget(self.message_bar)
-        middle_layout.addWidget(self.result, 1)
-        separator = QFrame()
-        separator.setObjectName("Separator")
-        separator.setFixedHeight(1)
-        middle_layout.addWidget(separator)
-        middle_layout.addWidget(self.progress)
-        history_title = self._heading("History", "Finished and stopped runs of this session")
-        history_title.setContentsMargins(8, 2, 8, 0)
-        middle_layout.addWidget(history_title)
-        middle_layout.addWidget(self.history)
+        # The canvas above, the Progress and History panes below: they fold and the divider drags
+        # (ui.panels), so the picture gets the height on a small screen.
+        canvas = QWidget()
+        canvas_layout = QVBoxLayout(canvas)
+        canvas_layout.setContentsMargins(0, 0, 0, 0)
+        canvas_layout.setSpacing(0)
+        canvas_layout.addWidget(self.message_bar)
+        canvas_layout.addWidget(self.result, 1)
+        self.progress_pane = CollapsiblePane("Progress", self.progress, "How far the run is, and its losses")
+        self.history_pane = CollapsiblePane(
+            "History", self.history, "Finished and stopped runs of this session"
+        )
+        self.canvas_splitter = CanvasSplitter(canvas, [self.progress_pane, self.history_pane])
+        middle_layout.addWidget(self.canvas_splitter, 1)
         middle.setMinimumWidth(320)
 
         # Right: parameters, and the buttons that act on them.
@@ -302,6 +313,39 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().setSizeGripEnabled(True)
 
+    def _build_studio(self) -> None:
+        """Comparing pictures, drops anywhere, and the canvas's room (ui.compare, ui.drops, ui.panels)."""
+        self.comparison = Comparison(self.result, self.model, self._current_draft, self)
+        self.comparison.install(self)
+        self.drops = DropRouter(
+            self.importer, self.content_pane, self.style_list, self.show_message, self.open_recipe_file, self
+        )
+        self.drops.install(self)
+        columns = [self.splitter.widget(0), self.splitter.widget(2)]
+        self.studio = StudioLayout(self, self.canvas_splitter, columns, self.result, self.settings)
+        view_menu = find_menu(self, "View")
+        if view_menu is not None:
+            view_menu.addSeparator()
+            view_menu.addAction(self.comparison.photo_action)
+            view_menu.addAction(self.comparison.flip_action)
+            self.studio.add_to_menu(view_menu)
+        self.result.view.addActions([self.comparison.photo_action, self.comparison.flip_action])
+        self._update_history_summary()
+
+    def _current_draft(self) -> Draft | None:
+        """The draft made for the inputs as they are now, if there is one (to compare with)."""
+        job = self._draft_job()
+        return self.drafts.draft_for(job) if job is not None else None
+
+    @guarded
+    def compare_entry_with_photo(self, entry: HistoryEntry) -> None:
+        self.view_entry(entry)
+        self.comparison.compare_with_photo()
+
+    def _update_history_summary(self) -> None:
+        count = len(self.model.history)
+        self.history_pane.set_summary("" if not count else "1 run" if count == 1 else f"{count} runs")
+
     def _heading(self, text: str, tip: str) -> QLabel:
         label = QLabel(text)
         label.setObjectName("Heading")
@@ -324,6 +368,12 @@ class MainWindow(QMainWindow):
         self.history.restoreRequested.connect(self.restore_entry)
         self.history.exportRequested.connect(self.export_entry)
         self.history.continueRequested.connect(self.continue_entry)
+        self.history.compareRequested.connect(self.comparison.compare_with_entry)
+        self.history.comparePhotoRequested.connect(self.compare_entry_with_photo)
+        self.result.view.droppedOn.connect(lambda mime: self.drops.drop(mime, Target.CANVAS))
+        self.progress.summaryChanged.connect(self.progress_pane.set_summary)
+        self.model.entry_added.connect(lambda _entry: self._update_history_summary())
+        self.model.entry_dropped.connect(lambda _entry: self._update_history_summary())
         self.result.draft_button.clicked.connect(self.show_draft)
         self.drafts.ready.connect(self._on_draft)
         self.drafts.failed.connect(self._on_draft_failed)
@@ -414,6 +464,10 @@ class MainWindow(QMainWindow):
     def _on_styles_changed(self) -> None:
         self._clear_stale_cannot_run()
         self._update_state()
+        self._update_draft()
+
+    def _on_regions_edited(self) -> None:
+        self._clear_stale_cannot_run()
         self._update_draft()
 
     def _on_params_changed(self, params: StyleParams | None) -> None:
@@ -595,7 +649,13 @@ class MainWindow(QMainWindow):
             self._show_cannot_run("Cannot run:\n" + "\n".join(problems))
             return None
         try:
-            return StyleJob(content.path, tuple(s.path for s in styles), params, self.style_list.blend())
+            masks = self.regions.job_masks()
+            paths = tuple(s.path for s in styles)
+            return StyleJob(content.path, paths, params, self.style_list.blend(), masks)
+        except OSError as error:
+            problem = describe_exception(error)
+            self._show_cannot_run(f"Cannot run: the painted regions could not be saved ({problem})")
+            return None
         except InputError as error:
             self._show_cannot_run(f"Cannot run: {error}")
             return None
@@ -742,7 +802,9 @@ class MainWindow(QMainWindow):
         try:
             # The last valid settings: a half-typed weight does not take the draft away.
             params = self.params_panel.last_valid
-            return StyleJob(content.path, tuple(s.path for s in styles), params, self.style_list.blend())
+            masks = self.regions.draft_masks()
+            paths = tuple(s.path for s in styles)
+            return StyleJob(content.path, paths, params, self.style_list.blend(), masks)
         except InputError:
             return None  # every blend slider at zero
 
@@ -911,7 +973,7 @@ class MainWindow(QMainWindow):
             f"{CONTINUE_ITERATIONS} more iterations in one level. Raise Long edge to upscale and refine it, "
             "then press Run (Ctrl+R)."
         )
-        job = StyleJob(finished.job.content, finished.job.styles, params, finished.job.blend)
+        job = dataclasses.replace(finished.job, params=params)  # its regions go on with it
         self.recipes.apply_job(job, f"run #{entry.number}", note=note)
         return picture
 

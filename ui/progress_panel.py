@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
@@ -148,6 +148,9 @@ class LossChart(QWidget):
 
 
 class ProgressPanel(QWidget):
+    # One line for the pane's header, so a folded Progress pane still says how far the run is.
+    summaryChanged = Signal(str)  # noqa: N815
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ProgressPanel")
@@ -191,6 +194,7 @@ class ProgressPanel(QWidget):
         self.stats.setText(text)
         self.status.setText("")
         self.chart.clear(total)
+        self.summaryChanged.emit(f"0 / {total} · {text}")
 
     def show_progress(self, record: Progress) -> None:
         iteration, total, elapsed = record.iteration, record.total, float(record.elapsed)
@@ -209,6 +213,7 @@ class ProgressPanel(QWidget):
             width, height = record.size
             parts.append(f"level {record.level}/{record.levels} at {width}×{height}")
         self.stats.setText(" · ".join(parts))
+        self.summaryChanged.emit(f"{iteration} / {total} · {parts[-2] if record.levels > 1 else parts[-1]}")
         if record.message:
             self.status.setText(record.message)
         self.chart.total_iterations = max(1, total)
@@ -223,6 +228,7 @@ class ProgressPanel(QWidget):
             rate = self._iteration / self._elapsed
             speed = f"{rate:.2f} it/s" if rate < 10 else f"{rate:.0f} it/s"
             self.stats.setText(f"{speed} · {self._iteration} iterations in {format_duration(self._elapsed)}")
+        self.summaryChanged.emit(text)
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

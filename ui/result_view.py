@@ -7,8 +7,13 @@ import logging
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
     QFont,
     QImage,
+    QMouseEvent,
     QPainter,
     QPainterPath,
     QPen,
@@ -26,6 +31,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QSlider,
     QStyleOptionGraphicsItem,
@@ -35,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.qtutil import tool_button
+from ui.thumbs import mime_may_hold_image
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +53,16 @@ BADGE_STYLE = (
     "QLabel { background: rgba(20, 20, 22, 200); color: #f2f2f2; border: 1px solid #e39a3b; "
     "border-radius: 11px; padding: 3px 11px; font-weight: 600; }"
 )
+# The names of the two pictures beside the split line.
+SIDE_STYLE = (
+    "QLabel { background: rgba(20, 20, 22, 190); color: #f2f2f2; border-radius: 9px; padding: 2px 9px; }"
+)
+# How close (screen pixels) the pointer must be to the split line to drag it rather than pan.
+SPLIT_GRAB = 8
 
 
 class SplitPixmapItem(QGraphicsPixmapItem):
-    """The photo, drawn only left of the split line, so it can be wiped over the painting."""
+    """The comparison picture, drawn only left of the split line, so it can be wiped over the other."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,9 +82,16 @@ class SplitPixmapItem(QGraphicsPixmapItem):
 
 
 class ImageView(QGraphicsView):
-    """A zoomable, pannable canvas showing the result, with the photo under a split line."""
+    """A zoomable, pannable canvas: the picture on view (A) with another one (B) under a split line.
+
+    A is what the window shows (the run, a history entry, the draft); B is what it is compared with:
+    the photo unless ``set_reference`` names another picture. ``flip`` swaps the two, so the same
+    key shows A, then B, in the same place. The split line can be dragged on the picture itself.
+    """
 
     zoomChanged = Signal(float)  # noqa: N815
+    splitChanged = Signal(float)  # noqa: N815 - the divider was dragged on the picture
+    droppedOn = Signal(object)  # noqa: N815 - QMimeData of a drop on the canvas (valid during the call)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,6 +100,7 @@ class ImageView(QGraphicsView):
         self.setScene(self._scene)
         self.result_item = QGraphicsPixmapItem()
         self.result_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        # The comparison side (the photo unless another picture was chosen), wiped over the result.
         self.photo_item = SplitPixmapItem()
         self.photo_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.frame_item = QGraphicsRectItem()
@@ -104,38 +125,51 @@ class ImageView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         self.setBackgroundBrush(QColor("#1b1b1d"))
+        self.setAcceptDrops(True)
+        self.viewport().setMouseTracking(True)
         self._fit = True
         self._split = 0.0
         self._hold = False
+        self._flipped = False
+        self._dragging_split = False
         self._canvas = QSize(0, 0)  # output size in pixels: the scene's coordinate system
         self._photo = QImage()
-        self._has_result = False
+        self._result = QPixmap()  # A: the picture on view
+        self._reference = QImage()  # B when it is not the photo
+        self._labels = ("Painting", "Photo")  # what A and B are, in words
         self.badge = QLabel(self)
         self.badge.setObjectName("DraftBadge")
         self.badge.setTextFormat(Qt.TextFormat.PlainText)
         self.badge.setStyleSheet(BADGE_STYLE)
         self.badge.hide()
+        # Which picture is on which side of the split line: two small labels at the bottom corners.
+        self.side_labels = (QLabel(self), QLabel(self))
+        for label in self.side_labels:
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setStyleSheet(SIDE_STYLE)
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            label.hide()
         self.hint = "Your painting appears here"
         self.subhint = (
-            "Add a photo and a style on the left: an instant draft appears at once, and Run (Ctrl+R) "
-            "paints it properly"
+            "Drop a photo and paintings here, or add them on the left: an instant draft appears at once, "
+            "and Run (Ctrl+R) paints it properly"
         )
         self.setToolTip(
-            "The painting as it is being made. Scroll to zoom, drag to pan; hold Space or C to see "
-            "the photo instead."
+            "The painting as it is being made. Scroll to zoom, drag to pan; drag the split line to compare, "
+            "hold Space or C to see the other picture, press X to flip between them."
         )
 
     # -- content --------------------------------------------------------------
     @property
     def has_result(self) -> bool:
-        return self._has_result
+        return not self._result.isNull()
 
     @property
     def canvas_size(self) -> QSize:
         return QSize(self._canvas)
 
     def result_image(self) -> QImage:
-        return self.result_item.pixmap().toImage() if self._has_result else QImage()
+        return self._result.toImage() if self.has_result else QImage()
 
     def set_canvas_size(self, size: QSize) -> None:
         """The output's size; smaller previews (coarse levels) are stretched to it so zoom stays put."""
@@ -160,35 +194,85 @@ class ImageView(QGraphicsView):
         )
 
     def set_result(self, image: QImage | None) -> None:
-        if image is None or image.isNull():
-            self.result_item.setPixmap(QPixmap())
-            self._has_result = False
-            self._update_photo_visibility()
-            self.viewport().update()
-            return
-        first = not self._has_result
-        self.result_item.setPixmap(QPixmap.fromImage(image))
-        self._has_result = True
-        if self._canvas.isEmpty():
-            self.set_canvas_size(image.size())
-        self._place(self.result_item)
-        self._update_photo_visibility()
-        if first and self._fit:
+        """A: the picture on view (a run's preview, its result, a history entry, the draft)."""
+        first = not self.has_result
+        self._result = QPixmap() if image is None or image.isNull() else QPixmap.fromImage(image)
+        if self.has_result and self._canvas.isEmpty():
+            self.set_canvas_size(image.size())  # type: ignore[union-attr]
+        self._show_sides()
+        if first and self.has_result and self._fit:
             self.fit()
 
     def set_photo(self, image: QImage | None) -> None:
         self._photo = image if image is not None else QImage()
-        self.photo_item.setPixmap(QPixmap.fromImage(self._photo) if not self._photo.isNull() else QPixmap())
-        if not self._has_result and not self._photo.isNull():
+        if not self.has_result and not self._photo.isNull():
             # Before any painting, the canvas has the photo's proportions.
             self._canvas = QSize()
             self.set_canvas_size(self._photo.size())
-        self._place(self.photo_item)
-        self._update_photo_visibility()
-        self.viewport().update()
+        self._show_sides()
 
     def clear(self) -> None:
         self.set_result(None)
+
+    # -- what is compared -----------------------------------------------------
+    def set_reference(self, image: QImage | None, label: str = "") -> None:
+        """B: the picture compared with the one on view; None compares with the photo again."""
+        self._reference = image if image is not None and not image.isNull() else QImage()
+        self._labels = (self._labels[0], label if not self._reference.isNull() else "Photo")
+        self._show_sides()
+
+    def set_labels(self, shown: str, reference: str | None = None) -> None:
+        """What the picture on view (A) and, optionally, the comparison (B) are, in words."""
+        self._labels = (shown or "Painting", self._labels[1] if reference is None else reference)
+        self._update_overlays()
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """(A, B) in words."""
+        return self._labels
+
+    @property
+    def compares_with_photo(self) -> bool:
+        return self._reference.isNull()
+
+    def reference_image(self) -> QImage:
+        """B: the chosen picture, or the photo."""
+        return self._photo if self._reference.isNull() else self._reference
+
+    @property
+    def flipped(self) -> bool:
+        return self._flipped
+
+    def flip(self) -> None:
+        """Swap the picture on view and the comparison: the one under the line comes to the top."""
+        if not self.has_result or self.reference_image().isNull():
+            return
+        self._flipped = not self._flipped
+        self._show_sides()
+
+    def set_flipped(self, flipped: bool) -> None:
+        if flipped != self._flipped:
+            self._flipped = flipped
+            self._show_sides()
+
+    @property
+    def shown_side(self) -> str:
+        """'A' or 'B': which picture fills the view outside the split (and under a closed split)."""
+        return "B" if self._flipped and self.has_result else "A"
+
+    def _show_sides(self) -> None:
+        """Put A and B into the two items: normally A below and B wiped over it; flipped, the other way."""
+        reference = self.reference_image()
+        b = QPixmap.fromImage(reference) if not reference.isNull() else QPixmap()
+        if not self.has_result:
+            self._flipped = False
+        base, over = (b, self._result) if self._flipped else (self._result, b)
+        self.result_item.setPixmap(base)
+        self.photo_item.setPixmap(over)
+        self._place(self.result_item)
+        self._place(self.photo_item)
+        self._update_photo_visibility()
+        self.viewport().update()
 
     # -- badge ----------------------------------------------------------------
     def set_badge(self, text: str, tip: str = "") -> None:
@@ -224,13 +308,21 @@ class ImageView(QGraphicsView):
 
     @property
     def showing_photo(self) -> float:
-        """How much of the width shows the photo (1 = all of it)."""
+        """How much of the width shows the picture under the split line (1 = all of it)."""
         return self.photo_item.split if self.photo_item.isVisible() else 0.0
 
+    @property
+    def showing_reference(self) -> float:
+        """How much of the width shows B, the comparison picture (1 = all of it)."""
+        over = self.showing_photo
+        if not self.has_result:
+            return over
+        return 1.0 - over if self._flipped else over
+
     def _update_photo_visibility(self) -> None:
-        if self._photo.isNull():
+        if self.photo_item.pixmap().isNull():
             self.photo_item.setVisible(False)
-        elif not self._has_result or self._hold:
+        elif not self.has_result or self._hold:
             self.photo_item.split = 1.0
             self.photo_item.setVisible(True)
         else:
@@ -239,6 +331,70 @@ class ImageView(QGraphicsView):
         self.photo_item.update()
         self._update_overlays()
         self.viewport().update()
+
+    # -- the divider, dragged on the picture ----------------------------------
+    def _line_x(self) -> float | None:
+        """Where the split line is on screen (viewport x), or None when there is no comparison."""
+        if not self.has_result or self.photo_item.pixmap().isNull() or self._canvas.isEmpty() or self._hold:
+            return None
+        scene_x = self._canvas.width() * self._split
+        return float(self.mapFromScene(QPointF(scene_x, self._canvas.height() / 2)).x())
+
+    def _near_line(self, x: float) -> bool:
+        line = self._line_x()
+        return line is not None and abs(x - line) <= SPLIT_GRAB
+
+    def _split_at(self, x: float) -> float:
+        scene = self.mapToScene(round(x), 0)
+        return max(0.0, min(1.0, scene.x() / max(1, self._canvas.width())))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton and self._near_line(event.position().x()):
+            self._dragging_split = True
+            self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        x = event.position().x()
+        if self._dragging_split:
+            self.set_split(self._split_at(x))
+            self.splitChanged.emit(self._split)
+            event.accept()
+            return
+        if not event.buttons():
+            if self._near_line(x):
+                self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+            elif self.viewport().cursor().shape() == Qt.CursorShape.SplitHCursor:
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._dragging_split and event.button() == Qt.MouseButton.LeftButton:
+            self._dragging_split = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # -- drops ----------------------------------------------------------------
+    # The canvas says "Your painting appears here": a photo or paintings dropped on it are taken
+    # (ui.drops decides which is which). QGraphicsView would hand them to the scene, which has no taker.
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if mime_may_hold_image(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
+        event.accept()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        event.acceptProposedAction()
+        self.droppedOn.emit(event.mimeData())
 
     # -- zoom -----------------------------------------------------------------
     @property
@@ -292,36 +448,68 @@ class ImageView(QGraphicsView):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._place_badge()
+        self._place_side_labels()
         if self._fit:
             self.fit()
 
-    # -- painting -------------------------------------------------------------
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802
+        super().scrollContentsBy(dx, dy)
+        self._place_side_labels()
+
     # -- painting -------------------------------------------------------------
     # The frame and the split line are C++ graphics items: during a run the view repaints several
     # times a second, and a Python paint override would compete with the worker for the GIL.
     def _update_overlays(self) -> None:
         canvas = QRectF(0, 0, self._canvas.width(), self._canvas.height())
         self.frame_item.setRect(canvas)
-        self.frame_item.setVisible(not canvas.isEmpty() and (self._has_result or not self._photo.isNull()))
+        self.frame_item.setVisible(not canvas.isEmpty() and (self.has_result or not self._photo.isNull()))
         split = self.photo_item.split
-        show_line = self._has_result and not self._hold and self.photo_item.isVisible() and 0 < split < 1
+        show_line = self.has_result and not self._hold and self.photo_item.isVisible() and 0 < split <= 1
         if show_line:
             x = canvas.width() * split
             self.split_line.setLine(x, 0, x, canvas.height())
         self.split_line.setVisible(show_line)
+        self._place_side_labels()
+
+    def _side_words(self) -> tuple[str, str]:
+        """(left of the line, right of it): the picture wiped over, then the one under it."""
+        shown, reference = self._labels
+        return (shown, reference) if self._flipped else (reference, shown)
+
+    def _place_side_labels(self) -> None:
+        left, right = self.side_labels
+        split = self.photo_item.split
+        comparing = self.has_result and not self._hold and self.photo_item.isVisible() and 0 < split < 1
+        if not comparing:
+            left.hide()
+            right.hide()
+            return
+        left_text, right_text = self._side_words()
+        port = self.viewport().geometry()
+        line = self._line_x() or 0.0
+        for label, text in ((left, f"◀ {left_text}"), (right, f"{right_text} ▶")):
+            label.setText(text)
+            label.adjustSize()
+        y = port.bottom() - left.height() - BADGE_MARGIN
+        left.move(max(port.left() + 4, round(port.left() + line - left.width() - 8)), y)
+        right.move(min(port.right() - right.width() - 4, round(port.left() + line + 8)), y)
+        for label in (left, right):
+            label.show()
+            label.raise_()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
-        if self._has_result and not (self._hold and not self._photo.isNull()):
+        if self.has_result and not (self._hold and not self.photo_item.pixmap().isNull()):
             return  # the common case while painting: nothing on top of the picture
         painter.save()
         painter.resetTransform()
         viewport = QRectF(self.viewport().rect())
-        if not self._has_result and self._photo.isNull():
+        if not self.has_result and self._photo.isNull():
             self._draw_empty(painter, viewport)
-        elif not self._has_result:
+        elif not self.has_result:
             self._draw_pill(painter, viewport, "The photo · press Run (Ctrl+R) to paint it")
         else:
-            self._draw_pill(painter, viewport, "Photo (release to see the painting)")
+            left, right = self._side_words()
+            self._draw_pill(painter, viewport, f"{left} (release to see {right.lower()})")
         painter.restore()
 
     def _draw_empty(self, painter: QPainter, viewport: QRectF) -> None:
@@ -362,27 +550,43 @@ class ImageView(QGraphicsView):
 
 
 class ResultView(QWidget):
-    """The view plus its toolbar: fit, 100%, zoom readout, photo colours and the compare slider."""
+    """The view plus its toolbar: fit, 1:1 and one zoom readout; photo colours; what to compare with."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = ImageView()
         self.fit_button = self._tool("zoom-fit", "Fit", "Fit the whole picture in the view (Ctrl+0)")
+        # The icon reads "1:1"; beside a zoom readout a "100%" label would read as a second zoom level.
         self.actual_button = self._tool(
-            "zoom-100", "100%", "Show the picture at its actual pixels, one per screen pixel (Ctrl+1)"
+            "zoom-100", "", "1:1 — show the picture at its actual pixels, one per screen pixel (Ctrl+1)"
         )
+        self.actual_button.setAccessibleName("Actual pixels (1:1)")
         self.zoom_label = QLabel("")
-        self.zoom_label.setObjectName("Caption")
-        self.zoom_label.setToolTip("Current zoom; scroll over the picture to zoom, drag to pan")
+        self.zoom_label.setObjectName("ZoomReadout")
+        self.zoom_label.setToolTip("Zoom: scroll over the picture to zoom, drag to pan")
+        self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.zoom_label.setMinimumWidth(self.zoom_label.fontMetrics().horizontalAdvance("3200%") + 8)
-        self.compare_label = QLabel("Compare")
-        self.compare_label.setToolTip(self._compare_tip())
+        self.compare_menu = QMenu(self)
+        self.compare_button = QToolButton()
+        self.compare_button.setObjectName("CompareWith")
+        self.compare_button.setText("Compare: Photo")
+        self.compare_button.setAutoRaise(True)
+        self.compare_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.compare_button.setMenu(self.compare_menu)
+        self.compare_button.setToolTip(
+            "What the picture is compared with: the photo, the instant draft or a run in History "
+            "(right-click a History thumbnail: Compare with the picture on view)"
+        )
         self.compare = QSlider(Qt.Orientation.Horizontal)
         self.compare.setRange(0, 1000)
         self.compare.setValue(0)
-        self.compare.setMinimumWidth(70)
-        self.compare.setMaximumWidth(260)
+        self.compare.setMinimumWidth(60)
+        self.compare.setMaximumWidth(220)
         self.compare.setToolTip(self._compare_tip())
+        self.flip_button = self._tool(
+            "", "Flip", "Flip: swap the picture on view and the one compared with (X)"
+        )
+        self.flip_button.setObjectName("FlipButton")
         self.photo_colors_label = QLabel("Photo colours")
         self.photo_colors = QSlider(Qt.Orientation.Horizontal)
         self.photo_colors.setObjectName("PhotoColours")
@@ -395,6 +599,8 @@ class ResultView(QWidget):
         self.size_label = QLabel("")
         self.size_label.setObjectName("Caption")
         self.size_label.setToolTip("Size of the painting in pixels")
+        self.size_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.size_label.setMinimumWidth(60)
         self.draft_button = QToolButton()
         self.draft_button.setObjectName("ShowDraft")
         self.draft_button.setText("Show draft")
@@ -405,35 +611,37 @@ class ResultView(QWidget):
         )
         self.draft_button.hide()
 
-        for label in (self.size_label, self.photo_colors_label, self.compare_label):
-            # Labels keep their text whole; the sliders give way when the bar is narrow.
-            label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        # Labels keep their text whole; the sliders give way when the bar is narrow.
+        self.photo_colors_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
 
         self.fit_button.clicked.connect(self.view.fit)
         self.actual_button.clicked.connect(self.view.actual_pixels)
         self.compare.valueChanged.connect(lambda value: self.view.set_split(value / 1000))
+        self.view.splitChanged.connect(self._on_split_dragged)
+        self.flip_button.clicked.connect(self.view.flip)
         self.view.zoomChanged.connect(self._on_zoom)
 
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 4, 6, 4)
-        bar.setSpacing(6)
+        bar.setSpacing(4)
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
         bar.addWidget(self.zoom_label)
-        bar.addSpacing(6)
-        bar.addWidget(self.size_label)
-        bar.addStretch(1)
-        bar.addWidget(self.draft_button)
         bar.addSpacing(8)
+        bar.addWidget(self.size_label, 1)
+        bar.addWidget(self.draft_button)
+        bar.addSpacing(6)
         bar.addWidget(self.photo_colors_label)
         bar.addWidget(self.photo_colors)
         bar.addWidget(self.photo_colors_value)
-        bar.addSpacing(8)
-        bar.addWidget(self.compare_label)
+        bar.addSpacing(6)
+        bar.addWidget(self.compare_button)
         bar.addWidget(self.compare)
+        bar.addWidget(self.flip_button)
         toolbar = QFrame()
         toolbar.setObjectName("ViewBar")
         toolbar.setLayout(bar)
+        self.toolbar = toolbar
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -444,16 +652,37 @@ class ResultView(QWidget):
     @staticmethod
     def _compare_tip() -> str:
         return (
-            "Compare with the photo: slide right to wipe the photo over the painting from the left. "
-            "Hold Space or C to see the whole photo."
+            "Split: slide right, or drag the line on the picture, to wipe the comparison over the picture "
+            "from the left. Hold Space or C to see it whole; X flips between the two."
         )
 
     def _tool(self, icon_name: str, text: str, tip: str) -> QToolButton:
+        if not icon_name:
+            button = QToolButton()
+            button.setText(text)
+            button.setAutoRaise(True)
+            button.setToolTip(tip)
+            return button
         return tool_button(icon_name, text, tip)
 
     def _on_zoom(self, zoom: float) -> None:
         empty = self.view.canvas_size.isEmpty()
         self.zoom_label.setText("" if empty else f"{zoom * 100:.0f}%")
 
+    def _on_split_dragged(self, split: float) -> None:
+        self.compare.blockSignals(True)
+        self.compare.setValue(round(split * 1000))
+        self.compare.blockSignals(False)
+
+    def set_compare_text(self, reference: str) -> None:
+        self.compare_button.setText(f"Compare: {reference}")
+
+    def open_split(self) -> None:
+        """Show the comparison beside the picture (half and half) unless a split is already open."""
+        if self.compare.value() in (0, self.compare.maximum()):
+            self.compare.setValue(self.compare.maximum() // 2)
+
     def set_size_text(self, text: str) -> None:
         self.size_label.setText(text)
+        tip = "Size of the painting in pixels"
+        self.size_label.setToolTip(f"{text}\n{tip}" if text else tip)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QColor,
     QDrag,
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -22,12 +24,14 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.imports import ImageImporter, ImportedImage, ImportResult, plain_tooltip, shown
+from ui.masks import REGION_COLOURS
 from ui.qtutil import ElidedLabel, guarded, icon, tool_button
 from ui.thumbs import ImageThumb, mime_may_hold_image, paste_into
 
@@ -37,12 +41,44 @@ ROW_MIME = "application/x-painterly-style-row"
 DEFAULT_BLEND = 100
 
 
+def normalized_shares(blend: tuple[float, ...]) -> tuple[float, ...]:
+    """Each style's share as the engine uses it (StyleJob.normalized_blend), in percent.
+
+    All at zero (only a recipe could say so) is an even blend, as the sliders cannot show "nothing".
+    """
+    from engine.params import StyleJob
+
+    if not blend:
+        return ()
+    if sum(blend) <= 0:
+        return tuple(100.0 / len(blend) for _ in blend)
+    job = StyleJob(Path("photo"), tuple(Path(f"style{i}") for i in range(len(blend))), blend=blend)
+    return tuple(100.0 * share for share in job.normalized_blend)
+
+
+def redistribute(blend: tuple[float, ...], index: int, percent: float) -> tuple[float, ...]:
+    """The shares after style ``index`` is set to ``percent``: the others keep their proportions
+    and share what is left (evenly when they were all at zero)."""
+    percent = max(0.0, min(100.0, percent))
+    if len(blend) < 2:
+        return (100.0,) * len(blend)
+    others = [b for i, b in enumerate(blend) if i != index]
+    rest, left = sum(others), 100.0 - percent
+    result = []
+    for i, b in enumerate(blend):
+        if i == index:
+            result.append(percent)
+        else:
+            result.append(b * left / rest if rest > 0 else left / len(others))
+    return tuple(result)
+
+
 class StyleRow(QFrame):
     """One style image: thumbnail, name and size, blend slider, move and remove buttons."""
 
-    blendChanged = Signal()  # noqa: N815
     moveRequested = Signal(int)  # -1 up, +1 down  # noqa: N815
     removeRequested = Signal()  # noqa: N815
+    shareEdited = Signal(float)  # noqa: N815 - the artist set this style's share (percent)
 
     def __init__(
         self, image: ImportedImage, blend: float = DEFAULT_BLEND, parent: QWidget | None = None
@@ -50,6 +86,14 @@ class StyleRow(QFrame):
         super().__init__(parent)
         self.setObjectName("StyleRow")
         self.image = image
+        # The region this style paints (ui.masks, ui.mask_editor) and the colour that marks it, on this
+        # row's edge and on the canvas.
+        StyleRow._regions_made += 1
+        self.region_id = StyleRow._regions_made
+        self.chip = QFrame()
+        self.chip.setObjectName("RegionChip")
+        self.chip.setFixedWidth(5)
+        self.set_colour(REGION_COLOURS[0])
         self._press: QPoint | None = None
         self.setCursor(Qt.CursorShape.OpenHandCursor)
 
@@ -69,19 +113,27 @@ class StyleRow(QFrame):
         self.size_label.setObjectName("Caption")
         self.size_label.setToolTip("Size of the style image in pixels")
 
+        # The slider and the box both show this style's share of the blend, as the engine uses it
+        # (StyleJob.normalized_blend): moving one style's share moves the others' to keep 100 % in all.
+        tip = (
+            "Blend: this painting's share of the style. The shares of all styles add up to 100%: raising "
+            "one lowers the others in proportion. At 0 a style is left out without being removed."
+        )
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 100)
-        self.slider.setValue(round(blend))
-        self.slider.setToolTip(
-            "Blend: how much of this painting's style goes into the mix. The shares of all styles "
-            "add up to 100%; drag a style to 0 to leave it out without removing it."
-        )
-        self.slider.valueChanged.connect(self.blendChanged)
-        self.share = QLabel("100%")
-        self.share.setObjectName("Caption")
-        self.share.setMinimumWidth(self.share.fontMetrics().horizontalAdvance("100%") + 4)
+        self.slider.setPageStep(10)
+        self.slider.setToolTip(tip)
+        self.share = QSpinBox()
+        self.share.setObjectName("BlendShare")
+        self.share.setRange(0, 100)
+        self.share.setSuffix("%")
         self.share.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.share.setToolTip("This style's share of the blend")
+        self.share.setToolTip(f"{tip} Type a share to set it.")
+        self.share.setKeyboardTracking(False)  # "7" on the way to "70" does not move the others
+        self._share = float(blend)
+        self.show_share(self._share)
+        self.slider.valueChanged.connect(lambda value: self.shareEdited.emit(float(value)))
+        self.share.valueChanged.connect(lambda value: self.shareEdited.emit(float(value)))
 
         self.up = self._tool("up", "Move this style up the list")
         self.down = self._tool("down", "Move this style down the list")
@@ -112,9 +164,20 @@ class StyleRow(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 6, 4, 6)
         layout.setSpacing(8)
+        layout.addWidget(self.chip)
         layout.addWidget(self.thumb)
         layout.addLayout(text, 1)
         layout.addLayout(tools)
+
+    _regions_made = 0
+
+    def set_colour(self, colour: str) -> None:
+        """The colour of this style's region, shown on the row's left edge."""
+        self.colour = QColor(colour)
+        self.chip.setStyleSheet(
+            f"QFrame#RegionChip {{ background: {self.colour.name()}; border-radius: 2px; }}"
+        )
+        self.chip.setToolTip("This style's colour where regions are painted (Regions on the photo)")
 
     def _tool(self, name: str, tip: str) -> QToolButton:
         button = QToolButton()
@@ -126,10 +189,18 @@ class StyleRow(QFrame):
 
     @property
     def blend(self) -> float:
-        return float(self.slider.value())
+        """This style's share of the blend in percent (all rows add up to 100)."""
+        return self._share
 
-    def set_share(self, share: float | None, single: bool) -> None:
-        self.share.setText("–" if share is None else f"{share * 100:.0f}%")
+    def show_share(self, percent: float) -> None:
+        """Show (and hold) a share without saying it was edited."""
+        self._share = float(percent)
+        for control in (self.slider, self.share):
+            control.blockSignals(True)
+            control.setValue(round(percent))
+            control.blockSignals(False)
+
+    def set_single(self, single: bool) -> None:
         # With one style there is nothing to blend; hiding the slider keeps the row calm.
         self.blend_box.setVisible(not single)
 
@@ -233,8 +304,12 @@ class StyleList(QFrame):
         return [(row.image, row.blend) for row in self.rows]
 
     def add_images(self, images: list[ImportedImage], blends: list[float] | None = None) -> None:
+        """Add styles; without blends each new one gets an even share and the others make room."""
+        if not images:
+            return
+        even = 100.0 / len(self.rows) if self.rows else DEFAULT_BLEND
         for position, image in enumerate(images):
-            blend = blends[position] if blends is not None and position < len(blends) else DEFAULT_BLEND
+            blend = blends[position] if blends is not None and position < len(blends) else even
             self._insert_row(len(self.rows), image, blend)
         self._refresh()
         self.changed.emit()
@@ -278,25 +353,39 @@ class StyleList(QFrame):
 
     def _insert_row(self, index: int, image: ImportedImage, blend: float) -> None:
         row = StyleRow(image, blend)
-        row.blendChanged.connect(self._on_blend)
+        row.shareEdited.connect(lambda percent, r=row: self.set_share(self.rows.index(r), percent))
         row.moveRequested.connect(
             lambda step, r=row: self.move(self.rows.index(r), self.rows.index(r) + step)
         )
         row.removeRequested.connect(lambda r=row: self.remove(self.rows.index(r)))
+        used = {r.colour.name() for r in self.rows}
+        row.set_colour(next((c for c in REGION_COLOURS if c not in used), REGION_COLOURS[len(self.rows) % 8]))
         self.rows.insert(index, row)
         self._rows_layout.insertWidget(index, row)
 
-    def _on_blend(self) -> None:
-        self._refresh()
-        self.changed.emit()
+    def set_share(self, index: int, percent: float) -> None:
+        """Give style ``index`` this share of the blend (percent); the others keep their proportions."""
+        before = self.blend()
+        after = redistribute(before, index, percent)
+        for row, share in zip(self.rows, after, strict=True):
+            row.show_share(share)
+        if after != before:
+            self._refresh()
+            self.changed.emit()
+
+    def shares(self) -> tuple[float, ...]:
+        """Each style's share in percent, exactly as the engine will use it."""
+        return normalized_shares(self.blend())
 
     def _refresh(self) -> None:
         has_rows = bool(self.rows)
         self.empty.setVisible(not has_rows)
         self.scroll.setVisible(has_rows)
-        total = sum(row.blend for row in self.rows)
+        # Whatever came in (a recipe's 0.7/0.3, a new style), the rows hold and show the real shares.
+        for row, share in zip(self.rows, self.shares(), strict=True):
+            row.show_share(share)
         for position, row in enumerate(self.rows):
-            row.set_share(row.blend / total if total > 0 else None, single=len(self.rows) == 1)
+            row.set_single(len(self.rows) == 1)
             row.up.setEnabled(position > 0)
             row.down.setEnabled(position < len(self.rows) - 1)
         count = len(self.rows)

@@ -97,7 +97,7 @@ def test_export_and_reopen_the_recipe_restores_parameters_and_inputs(
     assert fresh.params_panel.params() == made_with.params
     assert fresh.content_pane.image is not None and fresh.content_pane.image.path == images["content"]
     assert [image.path for image in fresh.style_list.images()] == [images["style"], images["style2"]]
-    assert fresh.style_list.blend() == (100.0, 40.0)
+    assert fresh.style_list.blend() == pytest.approx((60.0, 40.0))
     assert "Restored every setting" in fresh.message_bar.text
     assert fresh.run_button.isEnabled()
 

@@ -114,3 +114,13 @@ def wait_for_picture(qtbot: Any, window: Any, timeout: int = 30_000) -> Any:
     """A context that waits for the run's first picture (the model's frame)."""
     frame = window.model.frame_changed
     return qtbot.waitSignal(frame, timeout=timeout, check_params_cb=lambda f: f is not None)
+
+
+def activate(window: Any, qtbot: Any) -> None:
+    """Show the window and make it the active one: keyboard shortcuts act only there."""
+    from PySide6.QtWidgets import QApplication
+
+    window.show()
+    qtbot.waitExposed(window)
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
