@@ -161,10 +161,15 @@ class StyleLoss(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         current = features[self.layer]
         _, channels, height, width = current.shape
-        error = (gram_matrix(current) - self.target).pow(2).mean()
+        return self.distance(FeatureStats(current.new_zeros(()), gram_matrix(current)), height * width)
+
+    def distance(self, stats: FeatureStats, positions: float) -> Tensor:
+        """The term for features with these statistics over ``positions`` positions (a region's
+        weighted statistics work the same way: see engine.regions)."""
+        error = (stats.gram - self.target).pow(2).mean()
         if self.convention is LossConvention.NORMALIZED:
             return error / (self.target_energy + _EPS)
-        return error * _style_factor(self.convention, channels, height * width)
+        return error * _style_factor(self.convention, self.target.shape[0], int(positions))
 
 
 class MeanCovarianceStyleLoss(nn.Module):
@@ -188,7 +193,11 @@ class MeanCovarianceStyleLoss(nn.Module):
         self.register_buffer("target_energy", self.mean.pow(2).sum() + self.covariance_trace)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        stats = feature_stats(features[self.layer])
+        return self.distance(feature_stats(features[self.layer]))
+
+    def distance(self, stats: FeatureStats, positions: float = 0.0) -> Tensor:
+        """The term for features with these statistics (``positions`` is not needed here)."""
+        del positions
         covariance = stats.covariance
         cross = self.covariance_root @ covariance @ self.covariance_root
         distance = (
