@@ -90,7 +90,7 @@ def resized_weight(weight: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     width, height = size
     if weight.shape == (height, width):
         return weight
-    image = Image.fromarray(np.ascontiguousarray(weight, dtype=np.float32), mode="F")
+    image = Image.fromarray(np.ascontiguousarray(weight, dtype=np.float32))
     resized = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
     return np.ascontiguousarray(np.clip(resized, 0.0, 1.0))
 

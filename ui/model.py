@@ -83,6 +83,7 @@ class HistoryEntry:
             f"{format_duration(f.seconds)} on {printable(f.device or 'unknown')}",
             f"Photo: {printable(f.job.content.name)}",
             f"Style: {styles}",
+            *([f"Regions: painted (one mask per style, {len(f.job.masks)} in all)"] if f.job.masks else []),
             f"Preset: {printable(params.preset)}; style weight {params.style_weight:g}, content weight "
             f"{params.content_weight:g}, seed {params.seed}",
         ]

@@ -64,6 +64,8 @@ class JobRestorer:
         self.params_panel = params_panel
         self.say = say
         self.changed = changed  # called once a job is in place
+        # Paints a job's regions back (ui.regions) once its styles are in place; says what it could not.
+        self.restore_regions: Callable[[StyleJob, dict[str, Any] | None], list[str]] | None = None
 
     def report_exception(self, error: BaseException) -> None:
         """Where ``guarded`` sends what went wrong."""
@@ -137,6 +139,8 @@ class JobRestorer:
             # Blend values are relative; the sliders run 0..100, so scale the largest to 100.
             top = max(b for _, b in styles) or 1.0
             self.style_list.set_styles([(image, 100.0 * b / top) for image, b in styles])
+        if self.restore_regions is not None:
+            problems.extend(self.restore_regions(job, recipe))
         text = f"Restored every setting from {shown(source)}"
         if missing or problems:
             detail = []
