@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RESULT",
         help="continue a result Painterly made from its recipe and picture (more iterations, larger --size)",
     )
+    run.add_argument(
+        "--resume",
+        dest="resume_from",
+        type=_file_name,
+        metavar="RESULT",
+        help="go on with a stopped run exactly where it stopped (its state is saved beside the result)",
+    )
     run.add_argument("--size", type=_whole_number, metavar="PX", help="long edge of the output in pixels")
     run.add_argument(
         "--print-size",
@@ -227,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=[d.value for d in DeviceChoice], help="auto: CUDA, then MPS, then CPU"
     )
     run.add_argument(
-        "--precision", choices=["auto", "float32", "bfloat16", "float16"], help="network precision on a GPU"
+        "--precision", choices=["auto", "float32", "bfloat16", "float16"],
+        help="network precision; auto: bfloat16 where this CPU runs it faster, else float32",
     )
     run.add_argument(
         "--seed", type=_whole_number, metavar="N", help="random seed for noise init (same seed, same image)"
@@ -248,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     run.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    _add_variations_parser(sub)
 
     info = sub.add_parser("info", help="print the recipe stored in an image Painterly made")
     info.add_argument("file")
@@ -298,6 +308,8 @@ def job_from_args(args: argparse.Namespace) -> Any:
     from engine.errors import InputError
     from engine.params import InitMode, StyleJob
 
+    if args.resume_from is not None:
+        return _resumed_job(args)
     if args.continue_from is None:
         if not args.content or not args.style:
             raise InputError("give the photo with --content and at least one painting with --style")
@@ -345,6 +357,47 @@ def job_from_args(args: argparse.Namespace) -> Any:
     return StyleJob(
         content=content, styles=styles, params=params.replace(**continued), blend=blend, masks=masks,
         style_masks=style_masks,
+    )  # fmt: skip
+
+
+# What a resumed run may change: nothing that shapes the pixels up to the stop (engine.resume).
+_RESUME_FREE_FLAGS = ("max_seconds", "device", "dpi", "photo_colors")
+
+
+def _resumed_job(args: argparse.Namespace) -> Any:
+    """The stopped run's own job, from the recipe of its result (``--resume``)."""
+    from engine.errors import InputError
+    from engine.metadata import read_recipe
+    from engine.params import StyleJob
+    from engine.recipe import job_from_recipe, recorded_input
+
+    if args.continue_from is not None:
+        raise InputError("give either --resume or --continue, not both")
+    shaping = ("content", "style", "mask", "style_mask", "init", "size", "print_size", "iterations",
+               "start_size", "levels", "optimizer", "learning_rate", "content_weight", "style_weight",
+               "tv_weight", "content_layers", "style_layers", "pooling", "style_scale", "precision", "seed",
+               "weights", "tile_size", "strength", "colors", "blend")  # fmt: skip
+    given = [name for name in shaping if getattr(args, name, None) not in (None, False, [], ())]
+    if given or args.preset != "default" or args.no_coarse_to_fine:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given) or "--preset/--no-coarse-to-fine"
+        raise InputError(f"--resume goes on with the stopped run's own inputs and settings; drop {flags}")
+    source = Path(args.resume_from)
+    recipe = read_recipe(source)
+    previous = job_from_recipe(recipe, source=source)
+    changes = {name: getattr(args, name) for name in _RESUME_FREE_FLAGS if getattr(args, name) is not None}
+    beside = source.parent
+    content = recorded_input(recipe, "content", previous.content, beside=beside)
+    styles = tuple(
+        recorded_input(recipe, "styles", path, index, beside) for index, path in enumerate(previous.styles)
+    )
+    masks = tuple(recorded_input(recipe, "masks", path, index) for index, path in enumerate(previous.masks))
+    style_masks = tuple(
+        None if path is None else recorded_input(recipe, "style_masks", path, index)
+        for index, path in enumerate(previous.style_masks)
+    )
+    return StyleJob(
+        content=content, styles=styles, params=previous.params.replace(**changes), blend=previous.blend,
+        masks=masks, style_masks=style_masks,
     )  # fmt: skip
 
 
@@ -504,6 +557,11 @@ def run_stylize(args: argparse.Namespace) -> int:
     save_every = args.save_every
     intermediates = range(save_every, total + 1, save_every) if save_every else range(0)
     check_output(spec, inputs=inputs, intermediates=intermediates)
+    resume = None
+    if args.resume_from is not None:
+        from engine.resume import load_resume_point, resume_path
+
+        resume = load_resume_point(resume_path(Path(args.resume_from)))
     # Validate every input file now, so a bad one is reported before any work starts.
     images = [job.content, *job.styles, *([Path(params.init_image)] if params.init_image else [])]
     masks = [*job.masks, *(path for path in job.style_masks if path is not None)]
@@ -536,7 +594,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         try:
             records = stylize(
                 job, should_stop=interrupts.stop.is_set, weights=weights, decoded=decoded,
-                preview_every=save_every,
+                preview_every=save_every, resume=resume,
             )  # fmt: skip
             for record in records:
                 if isinstance(record, Finished):
@@ -555,6 +613,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         except SaveError as error:
             print(f"painterly: {error}", file=sys.stderr)
             return EXIT_INTERNAL
+        state_file = _save_resume_state(finished, outcome.path, spec.overwrite)
     saved = outcome.path
     summary = {
         "event": "done",
@@ -568,6 +627,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         "weights": finished.weights_id,
         "preset": params.preset,
         "dpi": spec.dpi,
+        "resume": str(state_file) if state_file else None,
     }
     if args.json:
         _emit(summary)
@@ -575,6 +635,11 @@ def run_stylize(args: argparse.Namespace) -> int:
         _say(
             f"saved {printable(saved)} ({finished.iterations} iterations, {finished.seconds:.1f} s, "
             f"{finished.device}, {finished.reason.value})"
+        )
+    if state_file and not args.json and not args.quiet:
+        _say(
+            f"painterly: to go on from iteration {finished.iterations}: "
+            f"main.py stylize --resume {printable(saved)} --out NEW_NAME"
         )
     if outcome.recovered:
         _say(f"painterly: {outcome.problem}; the picture was saved to {printable(saved)} instead")
@@ -585,6 +650,23 @@ def run_stylize(args: argparse.Namespace) -> int:
         _say(f"painterly: {printable(finished.message)} (image saved to {printable(saved)})")
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+def _save_resume_state(finished: Any, saved: Path, overwrite: bool) -> Path | None:
+    """Beside a stopped run's result, what ``--resume`` needs; None when there is nothing to resume
+    or it could not be written (the picture itself is safe either way)."""
+    from engine.errors import InputError
+    from engine.resume import resume_path, save_resume_point
+
+    if finished.resume is None:
+        return None
+    path = resume_path(saved)
+    try:
+        save_resume_point(finished.resume, path, overwrite=overwrite)
+    except InputError as error:
+        _say(f"painterly: the run's state for --resume was not saved: {error}")
+        return None
+    return path
 
 
 def _blend(blend: tuple[float, ...] | None) -> tuple[float, ...]:
@@ -638,10 +720,12 @@ def _report_memory(args: argparse.Namespace, params: Any, content_size: tuple[in
                 "memory_available": plan.available,
                 "fits": plan.fits,
                 "suggestion": plan.suggestion,
+                "network": plan.network,
             }
         )
     elif not args.quiet:
-        print(f"painterly: {device.name}; levels {schedule}; memory {plan.describe()}", file=sys.stderr)
+        text = f"painterly: {device.name}, {plan.network}; levels {schedule}; memory {plan.describe()}"
+        print(text, file=sys.stderr)
 
 
 def _report_instant(args: argparse.Namespace, size: tuple[int, int]) -> None:
@@ -665,6 +749,151 @@ def _save_intermediate(
     except InputError as error:
         # The run goes on: its final picture matters more than one intermediate.
         log.warning("%s (not saving this intermediate image)", error)
+
+
+def _add_variations_parser(sub: Any) -> None:
+    from engine.presets import PRESETS
+    from engine.variations import TILE_ITERATIONS, TILE_SIZE
+
+    var = sub.add_parser(
+        "variations",
+        help="a contact sheet of small pictures under different settings",
+        description="Paint the photo small under 4 to 9 different settings (strength, brush size, colours, "
+        "preset, seed) and save them as one contact sheet, each tile's settings written under it and its "
+        "recipe in the sheet.",
+    )
+    var.add_argument("--content", required=True, type=_file_name, metavar="C", help="the photo to repaint")
+    var.add_argument(
+        "--style", required=True, action="append", type=_file_name, metavar="S", help="a painting (repeat)"
+    )
+    var.add_argument("--blend", type=_number_list, metavar="W,W", help="relative weight of each style")
+    var.add_argument("--count", type=_whole_number, default=8, metavar="N", help="how many tiles, 4 to 9")
+    var.add_argument("--out", required=True, metavar="O", help="the sheet: .png .jpg .webp .tif")
+    var.add_argument(
+        "--size", type=_whole_number, default=TILE_SIZE, metavar="PX", help="long edge of each tile"
+    )
+    var.add_argument(
+        "--iterations", type=_whole_number, default=TILE_ITERATIONS, metavar="N", help="iterations per tile"
+    )
+    var.add_argument("--preset", default="default", choices=sorted(PRESETS), help="the settings to vary")
+    var.add_argument("--strength", type=float, metavar="X", help="0..1, the strength to vary from")
+    var.add_argument("--colors", choices=["painting", "photo", "match"], help="the colours to vary from")
+    var.add_argument("--style-scale", type=float, metavar="X", help="the style scale to vary from")
+    var.add_argument("--seed", type=_whole_number, metavar="N", help="the seed to vary from")
+    var.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, MPS, then CPU")
+    var.add_argument("--weights", metavar="default|torchvision|PATH", help="VGG-19 weights to use")
+    var.add_argument(
+        "--embed", choices=["names", "paths", "none"], default="names", help="as for stylize"
+    )
+    var.add_argument("--overwrite", action="store_true", help="replace the sheet if it exists")
+    var.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    var.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_variations(args: argparse.Namespace) -> int:
+    """The variations contact sheet (engine.variations, engine.variation_sheet), saved like a result."""
+    import itertools
+
+    from engine.device import choose_device
+    from engine.imageio import load_image
+    from engine.params import StyleJob
+    from engine.presets import get_preset
+    from engine.results import OutputSpec, SaveError, check_output, job_inputs, output_path, save_result
+    from engine.variation_sheet import draw_sheet, layout_for, sheet_recipe, sheet_record
+    from engine.variations import (
+        Tile,
+        VariationsFinished,
+        check_count,
+        check_tile,
+        choose_variations,
+        render_variations,
+    )
+
+    check_count(args.count)
+    check_tile(args.size, args.iterations)
+    looks = ("strength", "colors", "style_scale", "seed", "device", "weights")
+    changes = {name: getattr(args, name) for name in looks if getattr(args, name) is not None}
+    params = get_preset(args.preset).params.replace(**changes)
+    job = StyleJob(Path(args.content), tuple(Path(s) for s in args.style), params, _blend(args.blend))
+    spec = OutputSpec(path=output_path(args.out), overwrite=args.overwrite, embed=args.embed)
+    inputs = job_inputs(job)
+    check_output(spec, inputs=inputs)
+    decoded = {path: load_image(path) for path in (job.content, *job.styles)}
+    instant = _instant_available()
+    variations = choose_variations(params, args.count, instant_available=instant)
+    result: VariationsFinished | None = None
+    with _Interrupts() as interrupts:
+        records = render_variations(
+            job, variations, size=args.size, iterations=args.iterations, should_stop=interrupts.stop.is_set,
+            decoded=decoded,
+        )  # fmt: skip
+        first = next(records)  # inputs, tile sizes and the networks are checked before this returns
+        if args.json:
+            _emit({"event": "plan", "count": args.count, "size": args.size, "iterations": args.iterations,
+                   "labels": [v.label for v in variations]})  # fmt: skip
+        elif not args.quiet:
+            device = choose_device(params.device).name
+            _say(f"painterly: {args.count} variations at {args.size} px on {device}" + (
+                "" if instant else " (no instant network: its variations are left out)"))  # fmt: skip
+        for record in itertools.chain([first], records):
+            if isinstance(record, Tile):
+                _report_tile(args, record)
+            elif isinstance(record, VariationsFinished):
+                result = record
+        assert result is not None
+        if not result.tiles:
+            _say("painterly: stopped before the first variation was made; nothing saved")
+            return EXIT_INTERRUPTED
+        names = " + ".join(path.name for path in job.styles)
+        title = (
+            f"{job.content.name} x {names}: {len(result.tiles)} of {result.count} variations, "
+            f"{args.size} px, {args.iterations} iterations"
+        )
+        image = draw_sheet(result.tiles, result.count, title)
+        layout = layout_for(result.tiles, result.count)
+        recipe = sheet_recipe(result, layout, spec.embed) if spec.embed_recipe else None
+        interrupts.saving = True
+        try:
+            outcome = save_result(sheet_record(job, result, image), spec, inputs=inputs, recipe=recipe)
+        except SaveError as error:
+            print(f"painterly: {error}", file=sys.stderr)
+            return EXIT_INTERNAL
+    saved = printable(outcome.path)
+    if args.json:
+        _emit({"event": "done", "output": str(outcome.path), "recovered": outcome.recovered,
+               "tiles": len(result.tiles), "count": result.count, "seconds": round(result.seconds, 3),
+               "reason": result.reason.value, "columns": layout.columns, "rows": layout.rows})  # fmt: skip
+    elif not args.quiet:
+        _say(f"saved {saved} ({len(result.tiles)} variations in {result.seconds:.1f} s)")
+    if outcome.recovered:
+        _say(f"painterly: {outcome.problem}; the sheet was saved to {saved} instead")
+        return EXIT_RECOVERED
+    return EXIT_INTERRUPTED if not result.completed or interrupts.interrupted else EXIT_OK
+
+
+def _instant_available() -> bool:
+    """Whether the instant network can run here (its variations are left out where it cannot)."""
+    from engine.errors import InputError
+
+    try:
+        from engine.instant import find_models
+
+        find_models()
+        import onnxruntime  # noqa: F401
+    except (InputError, ImportError):
+        return False
+    return True
+
+
+def _report_tile(args: argparse.Namespace, tile: Any) -> None:
+    finished = tile.finished
+    if args.json:
+        _emit({"event": "tile", "index": tile.index, "label": tile.variation.label,
+               "changed": list(tile.variation.changed), "iterations": finished.iterations,
+               "seconds": round(finished.seconds, 3), "reason": finished.reason.value,
+               "losses": {name: _finite(value) for name, value in finished.losses.items()}})  # fmt: skip
+    elif not args.quiet:
+        _say(f"painterly: {tile.index + 1}/{tile.count} {tile.variation.label} ({finished.seconds:.1f} s)")
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -725,6 +954,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_stylize(args)
         if args.command == "info":
             return run_info(args)
+        if args.command == "variations":
+            return run_variations(args)
         if args.command == "presets":
             return run_presets()
         return run_devices()
