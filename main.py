@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"stylize", "info", "presets", "devices", "-h", "--help", "--version"}
+CLI_COMMANDS = {"stylize", "variations", "info", "presets", "devices", "-h", "--help", "--version"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -469,6 +469,9 @@ def _recipe_lines(recipe: Mapping[str, Any]) -> list[str]:
     if recipe.get("created"):
         header += f", created {_shown(recipe['created'])}"
     lines.append(header)
+    # A variations sheet (engine.variation_sheet) holds one recipe per tile under this key.
+    if isinstance(recipe.get("variations"), list):
+        return lines + _sheet_lines(section("sheet"), recipe["variations"])
 
     job = section("job")
     inputs = section("inputs")
@@ -533,6 +536,30 @@ def _recipe_lines(recipe: Mapping[str, Any]) -> list[str]:
     if isinstance(versions, Mapping) and versions:
         listed = ", ".join(f"{_shown(name)} {_shown(version)}" for name, version in versions.items())
         lines.append(f"Versions: {listed}")
+    return lines
+
+
+# Tiles listed by ``painterly info``: a sheet has at most 9; a stranger's file may claim millions.
+_SHEET_LINES = 20
+
+
+def _sheet_lines(sheet: Mapping[Any, Any], entries: list[Any]) -> list[str]:
+    """A variations sheet: its grid, then each tile's label and the settings that set its look."""
+    grid = f", {_shown(sheet.get('columns'))} x {_shown(sheet.get('rows'))}" if sheet else ""
+    lines = ["", f"Variations sheet: {len(entries)} tiles{grid} (each tile's recipe: info --json)"]
+    for number, entry in enumerate(entries[:_SHEET_LINES], start=1):
+        entry = entry if isinstance(entry, Mapping) else {}
+        variation = entry.get("variation") if isinstance(entry.get("variation"), Mapping) else {}
+        job = entry.get("job") if isinstance(entry.get("job"), Mapping) else {}
+        params = job.get("params") if isinstance(job.get("params"), Mapping) else {}
+        looks = ", ".join(
+            f"{name.replace('_', ' ')} {_value(params[name])}"
+            for name in ("preset", "strength", "style_scale", "colors", "init", "seed")
+            if name in params
+        )
+        lines.append(f"  {number:>2}. {_shown(variation.get('label'), limit=80)}: {looks}")
+    if len(entries) > _SHEET_LINES:
+        lines.append(f"  ... and {len(entries) - _SHEET_LINES} more")
     return lines
 
 

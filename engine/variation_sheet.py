@@ -6,8 +6,11 @@ place of a single job it has, under the key ``variations`` (``SHEET_KEY``), a JS
 per tile, in reading order. Each entry is the tile's full recipe (engine.recipe.build_recipe: the
 small job it was painted with, its inputs and their SHA-256, device, losses) plus a ``variation``
 object: ``label`` (what differs, as written on the sheet), ``changed`` (the StyleParams fields that
-differ from the job's own settings), ``row`` and ``column``, and ``params``, the tile's settings at
-full size. ``sheet`` says how the grid is laid out. ``sheet_jobs`` reads the full-size jobs back.
+differ from the job's own settings), ``row`` and ``column``, and ``full_size``: the parameters whose
+values at full size differ from the tile's (size, iterations, the levels), so the tile's job with
+them is the job "Paint this at full size" runs. ``sheet`` says how the grid is laid out.
+``sheet_jobs`` reads the full-size jobs back. With ``Embed.NAMES`` every tile's recipe names its
+inputs by file name only, as any result's does (engine.recipe.without_folders).
 
 The text is drawn with Pillow's default font (a scalable one since Pillow 10.1), sized to the tile.
 """
@@ -26,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from engine.errors import InputError
 from engine.params import StyleJob, StyleParams
-from engine.recipe import RECIPE_VERSION, build_recipe, job_from_recipe, painterly_version
+from engine.recipe import RECIPE_VERSION, Embed, build_recipe, job_from_recipe, painterly_version
 from engine.records import Finished, StopReason
 from engine.text import printable
 from engine.variations import Tile, VariationsFinished, describe
@@ -37,6 +40,7 @@ BACKGROUND = (255, 255, 255)
 LABEL_COLOUR = (20, 20, 20)
 DETAIL_COLOUR = (90, 90, 90)
 PLACEHOLDER = (225, 225, 225)  # where a tile was not made (the run was stopped)
+MAX_TITLE_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class SheetLayout:
     rows: int
     font_size: int
     caption_lines: int
+    title_lines: int = 0
 
     @property
     def gap(self) -> int:
@@ -66,7 +71,7 @@ class SheetLayout:
 
     @property
     def title_height(self) -> int:
-        return self.line_height + self.gap
+        return self.title_lines * self.line_height + (self.gap if self.title_lines else 0)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -104,7 +109,7 @@ def _wrap(text: str, font: Any, width: int, draw: ImageDraw.ImageDraw) -> list[s
     """Words onto lines no wider than ``width`` (a word longer than a line is cut into pieces)."""
     lines: list[str] = []
     line = ""
-    for word in text.split():
+    for word in (w for w in text.split(" ") if w):  # a no-break space keeps "1 ·" together
         while draw.textlength(word, font=font) > width and len(word) > 1:
             cut = len(word) - 1
             while cut > 1 and draw.textlength(word[:cut], font=font) > width:
@@ -132,7 +137,7 @@ def captions(tile: Tile) -> tuple[str, str]:
     return tile.variation.label + note, describe(tile.variation.params)
 
 
-def layout_for(tiles: Sequence[Tile], count: int) -> SheetLayout:
+def layout_for(tiles: Sequence[Tile], count: int, title: str = "") -> SheetLayout:
     if not tiles:
         raise ValueError("a sheet needs at least one tile")
     shapes = [t.finished.image.shape[:2] for t in tiles]
@@ -143,20 +148,24 @@ def layout_for(tiles: Sequence[Tile], count: int) -> SheetLayout:
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     width = max(tile) - 4
     lines = max(sum(len(_wrap(text, font, width, draw)) for text in captions(t)) for t in tiles)
-    return SheetLayout(count, tile, columns, rows, font_size, max(2, lines))
+    layout = SheetLayout(count, tile, columns, rows, font_size, max(2, lines))
+    if not title:
+        return layout
+    title_lines = len(_wrap(printable(title), font, layout.size[0] - 2 * layout.gap, draw))
+    return replace(layout, title_lines=min(title_lines, MAX_TITLE_LINES))
 
 
 def draw_sheet(tiles: Sequence[Tile], count: int, title: str = "") -> np.ndarray:
     """The sheet as float32 H x W x 3 in [0, 1]: the tiles in reading order, captions under each,
     ``title`` across the top; a cell whose tile was not made (a stopped run) is left grey."""
-    layout = layout_for(tiles, count)
+    layout = layout_for(tiles, count, title)
     sheet = Image.new("RGB", layout.size, BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = _font(layout.font_size)
     gap = layout.gap
-    if title:
-        shown = _wrap(printable(title), font, layout.size[0] - 2 * gap, draw)[:1]
-        draw.text((gap, gap), shown[0] if shown else "", fill=LABEL_COLOUR, font=font)
+    lines = _wrap(printable(title), font, layout.size[0] - 2 * gap, draw)[: layout.title_lines]
+    for number, line in enumerate(lines):
+        draw.text((gap, gap + number * layout.line_height), line, fill=LABEL_COLOUR, font=font)
     made = {tile.index: tile for tile in tiles}
     cell_w, _ = layout.cell
     tile_w, tile_h = layout.tile
@@ -178,18 +187,21 @@ def draw_sheet(tiles: Sequence[Tile], count: int, title: str = "") -> np.ndarray
     return np.asarray(sheet, dtype=np.float32) / np.float32(255.0)
 
 
-def sheet_recipe(result: VariationsFinished, layout: SheetLayout) -> dict[str, Any]:
+def sheet_recipe(
+    result: VariationsFinished, layout: SheetLayout, embed: Embed = Embed.PATHS
+) -> dict[str, Any]:
     """The sheet's recipe: every tile's recipe and full-size settings (see the module docstring)."""
     entries = []
     for tile in result.tiles:
         row, column = divmod(tile.index, layout.columns)
-        recipe = build_recipe(tile.finished)
+        recipe = build_recipe(tile.finished, embed=embed)
+        small, full = tile.finished.job.params.to_dict(), tile.variation.params.to_dict()
         recipe["variation"] = {
             "label": tile.variation.label,
             "changed": list(tile.variation.changed),
             "row": row,
             "column": column,
-            "params": tile.variation.params.to_dict(),
+            "full_size": {name: value for name, value in full.items() if small[name] != value},
         }
         entries.append(recipe)
     return {
@@ -243,11 +255,12 @@ def sheet_jobs(recipe: Mapping[str, Any], *, source: str | Path | None = None) -
     for number, entry in enumerate(entries, start=1):
         small = job_from_recipe(entry, source=source)
         variation = entry.get("variation") if isinstance(entry, Mapping) else None
-        if not isinstance(variation, Mapping) or not isinstance(variation.get("params"), Mapping):
+        if not isinstance(variation, Mapping) or not isinstance(variation.get("full_size"), Mapping):
             raise InputError(f"variation {number} has no full-size settings", source)
         known = {f.name for f in fields(StyleParams)}
         try:
-            params = StyleParams.from_dict({k: v for k, v in variation["params"].items() if k in known})
+            changes = {k: v for k, v in variation["full_size"].items() if k in known}
+            params = StyleParams.from_dict({**small.params.to_dict(), **changes})
         except InputError as error:
             raise InputError(f"variation {number}: {error}", source) from None
         except (TypeError, ValueError, AttributeError, ArithmeticError) as error:

@@ -39,6 +39,9 @@ from engine.records import Finished, Progress, StopReason
 log = logging.getLogger(__name__)
 
 COUNT_LIMITS = (4, 9)
+# A tile's long edge: the network needs 16 px on the short side; above 1024 px a tile is no longer quick.
+TILE_SIZE_LIMITS = (32, 1024)
+TILE_ITERATION_LIMITS = (1, 1000)
 # Long edge of a tile. At 160 px a 40-iteration default-preset tile takes about 15 s on the 2-core
 # CPU (VGG-19 costs about 0.4 s an iteration there), so eight tiles are a couple of minutes; on a GPU
 # a second or two each. Large enough to judge the marks and colours, small enough to be quick.
@@ -100,6 +103,16 @@ def check_count(count: int) -> int:
             f"the number of variations must be a whole number from {low} to {high}, got {count!r}"
         )
     return count
+
+
+def check_tile(size: int, iterations: int) -> None:
+    """One ``InputError`` line for a tile size or iteration count outside the limits."""
+    for what, value, (low, high) in (
+        ("tile size", size, TILE_SIZE_LIMITS),
+        ("iterations per tile", iterations, TILE_ITERATION_LIMITS),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InputError(f"the {what} must be a whole number from {low} to {high}, got {value!r}")
 
 
 def choose_variations(params: StyleParams, count: int, *, instant_available: bool = True) -> list[Variation]:
@@ -212,7 +225,7 @@ def describe(params: StyleParams) -> str:
     parts.append(COLOUR_LABELS[params.colors].lower())
     if params.method is Method.OPTIMISE and params.init is InitMode.NOISE:
         parts.append(f"{params.noise_ratio:.0%} noise, seed {params.seed}")
-    return " · ".join(parts)
+    return "\u00a0· ".join(parts)  # no break before a separator: a caption line never starts with one
 
 
 # -- rendering ---------------------------------------------------------------------------------------
@@ -277,6 +290,7 @@ def render_variations(
     The inputs are read and every tile's settings checked against them before the first record
     (an ``InputError`` from the first ``next()``); the network weights load once for all tiles.
     """
+    check_tile(size, iterations)
     if stylize is None:
         from engine.stylize import stylize as engine_stylize
 
