@@ -34,6 +34,36 @@ def _value(text: str) -> object:
         return text
 
 
+def measure(image: np.ndarray, job) -> dict[str, float]:
+    """A picture's content error (relu4_2) and style errors (relu1_1..relu5_1, equal weights) against
+    the job's inputs at the picture's size, by both statistics, in our normalised convention: the
+    old default's objective terms (Gram) and the mean-covariance distance, unweighted."""
+    import torch
+
+    from engine.imageio import load_image
+    from engine.params import StyleParams, StyleStatistic
+    from engine.run.network import Network
+    from engine.run.targets import content_features, make_loss, style_targets, style_terms
+    from engine.run.tensors import to_tensor
+    from engine.weights import load_weights
+
+    height, width = image.shape[:2]
+    content, painting = load_image(job.content), load_image(job.styles[0])
+    picture = to_tensor(image)
+    out: dict[str, float] = {}
+    for statistic in StyleStatistic:
+        params = StyleParams(style_statistic=statistic, style_weight=1.0, device="cpu")
+        network = Network.build(load_weights("default"), params, torch.device("cpu"), torch.float32)
+        targets = style_targets(network, [painting], (1.0,), params, max(width, height))
+        loss = make_loss(network, params, content_features(network, content, params, (width, height)),
+                         style_terms(targets, params))  # fmt: skip
+        with torch.no_grad():
+            _, terms = loss(network(network.prepare(picture)), picture)
+        out["content"] = round(float(terms["content"]), 5)
+        out[f"style_{statistic.value}"] = round(float(terms["style"]), 5)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", required=True)
@@ -71,14 +101,17 @@ def main() -> int:
             job = StyleJob(IMAGES / f"{photo}.jpg", (IMAGES / f"{painting}.jpg",), params)
             started = time.perf_counter()
             finished = next(r for r in stylize(job) if isinstance(r, Finished))
+            seconds = round(time.perf_counter() - started, 1)
             place(finished.image, row, column)
             rows.append(
                 {
                     "photo": photo,
                     "painting": painting,
                     "iterations": finished.iterations,
-                    "seconds": round(time.perf_counter() - started, 1),
+                    "seconds": seconds,
                     "losses": {k: round(v, 5) for k, v in finished.losses.items()},
+                    # The same yardsticks for every recipe, so old and new defaults compare.
+                    "measured": measure(finished.image, job),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.errors import InputError
-from engine.params import InitMode, LossConvention, Method, Optimizer, Pooling, StyleParams, TVNorm
+from engine.params import ColorMode, InitMode, LossConvention, Method, Optimizer, Pooling, StyleParams, TVNorm
 
 _GATYS_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -69,6 +69,37 @@ _PRESET_LIST = (
         ),
         source="Painterly (tuned on tubingen.jpg / starry_night.jpg and the other test paintings)",
         params=StyleParams(),
+    ),
+    Preset(
+        name="bold-texture",
+        title="Bold texture",
+        look="Bold texture",
+        group=GROUP_BY_LOOK,
+        description=(
+            "Balanced with the painting pushed further: four times the style weight, the painting seen "
+            "1.5 times larger (so its brush marks come out 1.5 times larger in the picture) and half the "
+            "smoothing, so strokes and impasto cover the photo more; its shapes still read."
+        ),
+        source="Painterly (Balanced, with the style balance and brush size raised)",
+        params=StyleParams(
+            preset="bold-texture",
+            style_weight=StyleParams.style_weight * 4,
+            style_scale=1.5,
+            tv_weight=StyleParams.tv_weight / 2,
+        ),
+    ),
+    Preset(
+        name="faithful-photo",
+        title="Faithful photo",
+        look="Faithful photo",
+        group=GROUP_BY_LOOK,
+        description=(
+            "The photo first: its own colours (luminance-only transfer, Gatys et al. 2017) and a quarter "
+            "of Balanced's style weight (strength 0.7), so faces, lettering and fine detail stay while "
+            "the painting's strokes and light come through."
+        ),
+        source="Painterly (Balanced at strength 0.7 with the photo's colours)",
+        params=StyleParams(preset="faithful-photo", strength=0.7, colors=ColorMode.PHOTO),
     ),
     Preset(
         name="gatys2016",
