@@ -37,20 +37,38 @@ HEADROOM = 0.85
 
 
 def _dtype_bytes(precision: Precision) -> int:
+    """Bytes per number; AUTO counts as float32 unless the caller resolved it (plan_memory does)."""
     return 4 if precision in (Precision.FLOAT32, Precision.AUTO) else 2
 
 
-def activation_bytes(width: int, height: int, last_layer: str, precision: Precision, pooling: Pooling) -> int:
-    """Bytes of the activations autograd keeps for one forward/backward pass."""
-    elements = 0
+def activation_bytes(
+    width: int,
+    height: int,
+    last_layer: str,
+    precision: Precision,
+    pooling: Pooling,
+    loss_layers: tuple[str, ...] = (),
+) -> int:
+    """Bytes of the activations autograd keeps for one forward/backward pass.
+
+    In reduced precision conv1_1 stays float32 (engine.run.network), its output is kept once more
+    as the next convolution's reduced-precision input, and the losses keep a float32 copy of every
+    layer they read (their arithmetic is float32, engine.losses).
+    """
+    size = _dtype_bytes(precision)
+    total = 0
     for name in VGG19_LAYERS[: VGG19_LAYERS.index(last_layer) + 1]:
         stride = STRIDE[name]
         positions = (height // stride or 1) * (width // stride or 1)
         if name.startswith("conv") or name.startswith("pool"):
-            elements += CHANNELS[name] * positions
+            total += CHANNELS[name] * positions * (4 if name == "conv1_1" else size)
+            if name == "conv1_1" and size < 4:
+                total += CHANNELS[name] * positions * size
             if name.startswith("pool") and pooling is Pooling.MAX:
-                elements += 2 * CHANNELS[name] * positions  # int64 argmax indices
-    return elements * _dtype_bytes(precision)
+                total += CHANNELS[name] * positions * 8  # int64 argmax indices
+        if size < 4 and name in loss_layers and name not in ("relu1_1", "conv1_1"):
+            total += CHANNELS[name] * positions * 4
+    return total
 
 
 def weight_bytes(last_layer: str, precision: Precision) -> int:
@@ -75,15 +93,27 @@ def _levels(params: StyleParams, content_size: tuple[int, int]) -> list[tuple[tu
     return list(level_sizes(content_size, params))
 
 
-def estimate_peak_bytes(params: StyleParams, content_size: tuple[int, int], device_type: str = "cpu") -> int:
-    """Peak memory of the job on a device of this type: the largest of its pyramid levels' peaks."""
+def estimate_peak_bytes(
+    params: StyleParams,
+    content_size: tuple[int, int],
+    device_type: str = "cpu",
+    network: Precision | None = None,
+) -> int:
+    """Peak memory of the job on a device of this type: the largest of its pyramid levels' peaks.
+
+    ``network`` is the precision the network will run in (``params.precision`` resolved on the
+    device, engine.device.network_setup); None counts ``params.precision`` as it is, AUTO as float32.
+    """
+    precision = network if network is not None and params.precision is Precision.AUTO else params.precision
     return max(
-        _level_peak_bytes(params, size, iterations, device_type)
+        _level_peak_bytes(params, size, iterations, device_type, precision)
         for size, iterations in _levels(params, content_size)
     )
 
 
-def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: int, device_type: str) -> int:
+def _level_peak_bytes(
+    params: StyleParams, size: tuple[int, int], iterations: int, device_type: str, precision: Precision
+) -> int:
     width, height = size
     last = params.deepest_layer
     tiled = params.tile_size > 0 and max(width, height) > params.tile_size
@@ -92,7 +122,8 @@ def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: in
         active_w, active_h = min(width, crop), min(height, crop)
     else:
         active_w, active_h = width, height
-    activations = activation_bytes(active_w, active_h, last, params.precision, params.pooling)
+    loss_layers = tuple(name for name, _ in params.active_content_layers + params.active_style_layers)
+    activations = activation_bytes(active_w, active_h, last, precision, params.pooling, loss_layers)
     # Content targets (float32) for the content layers. Tiled runs keep the whole-image maps in host
     # memory and move one tile's window at a time to the device.
     target_w, target_h = (width, height) if device_type == "cpu" else (active_w, active_h)
@@ -106,7 +137,7 @@ def _level_peak_bytes(params: StyleParams, size: tuple[int, int], iterations: in
         + targets
         + grams
         + optimizer_bytes(width, height, params, tiled, iterations)
-        + weight_bytes(last, params.precision)
+        + weight_bytes(last, precision)
         + RUNTIME_OVERHEAD.get(device_type, 0)
     )
     return int(total)
@@ -120,6 +151,8 @@ class MemoryPlan:
     # When it does not fit: a parameter change that would, in words, and the changed parameters.
     suggestion: str = ""
     suggested: StyleParams | None = None
+    # How the network will run, in words ("bfloat16, channels-last"; engine.device.network_setup).
+    network: str = ""
 
     def describe(self) -> str:
         text = f"needs about {self.estimate / GiB:.1f} GiB of {self.available / GiB:.1f} GiB available: " + (
@@ -161,20 +194,28 @@ def plan_memory(
     ``available`` is the free memory in bytes; by default it is asked of the device.
     """
     device_type = str(getattr(device, "type", device)).split(":")[0]
-    if available is None:
-        from engine.device import available_bytes  # imports torch: only when a device is asked
+    import torch  # the device's choices need torch: only when a device is asked
 
+    from engine.device import available_bytes, network_setup
+
+    if available is None:
         available = available_bytes(device)
+    setup = network_setup(params.precision, torch.device(device_type))
     free = available
     budget = int(free * HEADROOM)
-    estimate = estimate_peak_bytes(params, content_size, device_type)
+
+    def estimate_of(changed: StyleParams) -> int:
+        return estimate_peak_bytes(changed, content_size, device_type, setup.precision)
+
+    estimate = estimate_of(params)
+    network = setup.describe()
     if estimate <= budget:
-        return MemoryPlan(estimate, free, True)
+        return MemoryPlan(estimate, free, True, network=network)
     for words, changed in smaller_alternatives(params, device_type):
-        if estimate_peak_bytes(changed, content_size, device_type) <= budget:
-            return MemoryPlan(estimate, free, False, f"it would fit if you {words}", changed)
+        if estimate_of(changed) <= budget:
+            return MemoryPlan(estimate, free, False, f"it would fit if you {words}", changed, network)
     for size in (4096, 2048, 1024, 512, 256):
         smaller = replace(params, size=min(params.size, size))
-        if size < params.size and estimate_peak_bytes(smaller, content_size, device_type) <= budget:
-            return MemoryPlan(estimate, free, False, f"it would fit at {size} px", smaller)
-    return MemoryPlan(estimate, free, False, "even the smallest plan does not fit")
+        if size < params.size and estimate_of(smaller) <= budget:
+            return MemoryPlan(estimate, free, False, f"it would fit at {size} px", smaller, network)
+    return MemoryPlan(estimate, free, False, "even the smallest plan does not fit", network=network)

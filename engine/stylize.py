@@ -56,7 +56,7 @@ class RunOptions:
     # A preview image every this many seconds, and at every multiple of ``preview_every`` (0: none).
     preview_interval: float = 0.5
     preview_every: int = 0
-    # Channels-last network and images: None is the engine's choice (on CUDA); benchmarks force it.
+    # Channels-last network: None is the engine's choice (engine.device.network_setup); benchmarks force it.
     channels_last: bool | None = None
 
 
@@ -352,7 +352,7 @@ def _run(
         image=_finish_colours(to_numpy(final), loaded.content, params),
         iterations=iteration,
         seconds=control.elapsed,
-        device=device_info.name,
+        device=f"{device_info.name}, {network.setup.describe()}",
         losses=losses,
         reason=reason,
         message=message,
@@ -362,6 +362,8 @@ def _run(
         extra={
             "inputs": loaded.hashes(),
             "fallbacks": list(fallbacks),
+            # The precision and layout the network ran in: what "auto" became on this machine.
+            "network": {"precision": network.setup.precision.value, "channels_last": network.channels_last},
             # What a start from the photo needs, besides the seed, to be made again (see initial_image).
             **({"start_noise_levels": start_noise_levels(params)} if start_noise_levels(params) else {}),
         },

@@ -55,9 +55,12 @@ class VGGFeatures(nn.Module):
         """``image`` is RGB in [0, 1], (1, 3, H, W); returns {layer name: features}."""
         wanted = set(wanted)
         out: dict[str, Tensor] = {}
-        # The first conv's dtype is the network's precision (float32, or bf16/fp16 on a GPU).
-        x = self.preprocess(image).to(self.layers[0].weight.dtype)
+        x = self.preprocess(image)
         for name, layer in zip(self.names, self.layers, strict=True):
+            if isinstance(layer, nn.Conv2d):
+                # Each conv computes in its weights' dtype: the network's precision, except that the
+                # first convolutions stay float32 in reduced precision (engine.run.network).
+                x = x.to(layer.weight.dtype)
             x = layer(x)
             if name in wanted:
                 out[name] = x

@@ -498,6 +498,8 @@ class MainWindow(QMainWindow):
             gpus = [d for d in available if d not in ("auto", "cpu")]
             chosen = ENUM_TEXT.get(str(params.device), str(params.device))
             device = f"{chosen} ({'GPU available' if gpus else 'CPU only'})"
+            network = getattr(self.params_panel.memory_plan, "network", "")  # engine.device.network_setup
+            device += f", {network}" if network else ""
         self.device_label.setText(f"Device: {shown(device)} · Weights: {shown(params.weights)}")
 
     def readiness_problem(self) -> str:

@@ -8,9 +8,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from engine.params import StyleParams
+from engine.device import NetworkSetup, network_setup
+from engine.params import Precision, StyleParams
 from engine.vgg import VGGFeatures
 from engine.weightfiles.record import VGGWeights
+
+# How many of VGGFeatures' first layers (1: conv1_1) run in float32 when the network runs in reduced
+# precision (benchmarks/precision_quality.py sets 0 to measure the all-bfloat16 network).
+FLOAT32_LAYERS = 1
 
 
 @dataclass(frozen=True)
@@ -33,20 +38,35 @@ class Network:
         dtype: torch.dtype,
         channels_last: bool | None = None,
     ) -> Network:
-        """``channels_last`` None: the engine's choice (on CUDA, where it feeds the tensor cores)."""
+        """``channels_last`` None: the engine's choice (engine.device.network_setup)."""
         wanted = frozenset(name for name, _ in params.active_content_layers + params.active_style_layers)
         module = VGGFeatures(weights, params.pooling, params.deepest_layer, keep=wanted)
-        layout = device.type == "cuda" if channels_last is None else channels_last
-        return cls(module, device, dtype, wanted, layout)._placed()
+        if channels_last is None:
+            channels_last = network_setup(params.precision, device).channels_last
+        return cls(module, device, dtype, wanted, channels_last)._placed()
 
     def _placed(self) -> Network:
         module = self.module.to(device=self.device, dtype=self.dtype)
+        # In reduced precision the first convolutions stay float32 (engine.vgg casts between them).
+        # The photo enters the network as Caffe-scaled pixels (0-255 less the mean): in bfloat16's
+        # 8 significant bits a pixel moves in steps of 0.5-1 grey level, so the network would not
+        # see the small changes late L-BFGS steps make, and relu1_1's Gram matrix would be of a
+        # posterised picture. conv1_1 is 0.4 % of the network's arithmetic.
+        if self.dtype != torch.float32:
+            for layer in module.layers[:FLOAT32_LAYERS]:
+                layer.float()
         if self.device.type == "cuda":
             # Same-size inputs every iteration: let cuDNN pick the fastest kernels once.
             torch.backends.cudnn.benchmark = True
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         module = module.to(memory_format=memory_format)
         return Network(module, self.device, self.dtype, self.wanted, self.channels_last)
+
+    @property
+    def setup(self) -> NetworkSetup:
+        """The precision and layout this network runs in (after any out-of-memory fallback)."""
+        precision = {torch.bfloat16: Precision.BFLOAT16, torch.float16: Precision.FLOAT16}
+        return NetworkSetup(precision.get(self.dtype, Precision.FLOAT32), self.channels_last)
 
     def with_dtype(self, dtype: torch.dtype) -> Network:
         if dtype == self.dtype:

@@ -51,8 +51,9 @@ def test_a_gpu_whose_kernels_fail_falls_back_with_a_notice(monkeypatch) -> None:
     assert info.device.type == "cpu" and "no kernel image" in info.notice
 
 
-def test_network_precision() -> None:
+def test_network_precision(monkeypatch) -> None:
     cpu = torch.device("cpu")
+    monkeypatch.setattr(device_module, "cpu_has_bfloat16", lambda: False)  # see test_precision.py
     assert network_dtype(Precision.AUTO, cpu) is torch.float32
     assert network_dtype("bfloat16", cpu) is torch.bfloat16
     assert network_dtype("float16", cpu) is torch.float16
