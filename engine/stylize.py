@@ -28,6 +28,7 @@ from torch import Tensor
 from engine import colour
 from engine.device import choose_device, network_dtype
 from engine.errors import InputError
+from engine.guided import keep_photo_unpainted
 from engine.imageio import LoadedImage, load_image
 from engine.params import ColorMode, InitMode, Method, StyleJob, StyleParams
 from engine.plan import check_output_shape, check_style_shape, level_sizes, output_size, plan_levels
@@ -277,7 +278,9 @@ def _run(
     levels = plan_levels(params)
     sizes = level_sizes(inputs.content.size, params)
     total = sum(level.iterations for level in levels)
-    level_inputs = LevelInputs(inputs.content, inputs.styles, job.normalized_blend, control)
+    level_inputs = LevelInputs(
+        inputs.content, inputs.styles, job.normalized_blend, control, inputs.regions, job.region_strengths
+    )
     previews = _PreviewClock(options.preview_interval, options.preview_every)
 
     iteration = 0
@@ -302,8 +305,10 @@ def _run(
             image = state.image
         elif image is None:
             image = initial_image(inputs, params, size, job.normalized_blend)
+            image = keep_photo_unpainted(image, inputs.content, inputs.regions, job.region_strengths)
         else:
             image = resize(image.float().cpu(), size)
+            image = keep_photo_unpainted(image, inputs.content, inputs.regions, job.region_strengths)
         log.info("level %d/%d: %dx%d, %d iterations", index + 1, len(levels), *size, level.iterations)
         steps = run_level(image, level, index, level_params, network, level_inputs, iteration + 1, state)
         done_in_level = state.done if state is not None else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from engine.guided import windowed_terms
 from engine.params import StyleParams
 from engine.records import StopReason
 from engine.run.lbfgs import Objective
@@ -99,6 +100,7 @@ def tiled_adam_steps(
     control: Control,
     first_iteration: int,
     seed: int,
+    gate: Tensor | None = None,
 ) -> Stepper:
     """Adam over overlapping tiles whose grid moves every iteration; the image stays on the CPU.
 
@@ -137,7 +139,9 @@ def tiled_adam_steps(
                     content_core[name] = value[..., top:bottom, left:right].to(network.device)
             crop = network.prepare(x[..., y0:y1, x0:x1].clone()).requires_grad_(True)
             features = part.core_features(network(crop))
-            loss_fn = make_loss(network, params, content_core, style_terms)
+            # Guided terms read their masks over this core (engine.guided); the others are as they are.
+            tile_terms = windowed_terms(style_terms, part.in_whole_image(width, height))
+            loss_fn = make_loss(network, params, content_core, tile_terms)
             total, weighted = loss_fn(features, crop[..., cy0:cy1, cx0:cx1])
             (share * total).backward()
             assert crop.grad is not None
@@ -145,6 +149,8 @@ def tiled_adam_steps(
             grad[..., y0 + cy0 : y0 + cy1, x0 + cx0 : x0 + cx1] += core_grad
             for name, value in weighted.items():
                 sums[name] += share * float(value.detach())
+        if gate is not None:
+            grad.mul_(gate)  # where no style is painted the photo stays (engine.guided)
         losses = sums | {"total": sum(sums.values())}
         problem = non_finite_message(losses, first_iteration + step)
         if problem is not None:

@@ -14,9 +14,10 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from engine.device import available_bytes, network_dtype
+from engine.guided import gate_gradient, level_style_terms, painted_area
 from engine.hostmemory import REUSE_PEAK_FACTOR, reuse_freed_memory
 from engine.hostmemory import available as host_memory_reuse_available
 from engine.imageio import LoadedImage
@@ -24,11 +25,12 @@ from engine.memory import HEADROOM, estimate_peak_bytes, plan_memory, smaller_al
 from engine.params import Optimizer, StyleParams
 from engine.plan import Level
 from engine.records import StopReason
+from engine.regions import Regions
 from engine.run.adam import adam_steps, tiled_adam_steps
 from engine.run.lbfgs import lbfgs_steps
 from engine.run.network import Network
 from engine.run.steps import Control, LevelEnd, Step, Stepper, StepperState
-from engine.run.targets import content_features, make_loss, stitched_features, style_targets, style_terms
+from engine.run.targets import content_features, make_loss, stitched_features
 from engine.run.tensors import resize, to_tensor
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ class LevelInputs:
     styles: Sequence[LoadedImage]
     blend: Sequence[float]
     control: Control
+    # Where each style goes (engine.guided), and each region's strength (StyleJob.region_strengths).
+    regions: Regions = Regions()
+    strengths: Sequence[float] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ def stepper_for(
     Tiles keep no resumable state (their moments live per tile); a resumed tiled level goes on
     from the stopped image with fresh moments."""
     width, height = image.shape[-1], image.shape[-2]
+    area = painted_area(inputs.regions, inputs.strengths, (width, height))  # None without regions
     if params.tile_size > 0 and max(width, height) > params.tile_size:
         tile = max(64, params.tile_size // 16 * 16)
         names = {name for name, _ in params.active_content_layers}
@@ -108,21 +114,38 @@ def stepper_for(
         if names:
             content = resize(to_tensor(inputs.content.rgb), (width, height))
             content_maps = stitched_features(network, content, names, tile)
-        targets = style_targets(network, inputs.styles, inputs.blend, params, level.size, tile)
+        terms = _style_terms(network, inputs, params, level, (width, height), tile)
         return tiled_adam_steps(
-            image, network, params, content_maps, style_terms(targets, params), iterations, inputs.control,
-            first_iteration, seed,
+            image, network, params, content_maps, terms, iterations, inputs.control,
+            first_iteration, seed, gate=area,
         )  # fmt: skip
-    targets = style_targets(network, inputs.styles, inputs.blend, params, level.size)
     content = content_features(network, inputs.content, params, (width, height))
-    loss_fn = make_loss(network, params, content, style_terms(targets, params))
+    terms = _style_terms(network, inputs, params, level, (width, height))
+    loss_fn = make_loss(network, params, content, terms)
 
     def objective(x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return loss_fn(network(x), x)
 
     x = network.prepare(image.detach().clone()).requires_grad_(True)
+    if area is not None:
+        gate = area.to(x.device)
+        x.register_hook(lambda gradient: gate_gradient(gradient, gate))  # unpainted pixels stay
     steps = lbfgs_steps if params.optimizer is Optimizer.LBFGS else adam_steps
     return steps(x, objective, params, iterations, inputs.control, first_iteration, resume)
+
+
+def _style_terms(
+    network: Network,
+    inputs: LevelInputs,
+    params: StyleParams,
+    level: Level,
+    size: tuple[int, int],
+    tile: int = 0,
+) -> list[tuple[nn.Module, float]]:
+    """The level's style terms: guided by the job's masks when it has any (engine.guided)."""
+    return level_style_terms(
+        network, inputs.styles, inputs.blend, inputs.regions, inputs.strengths, params, level.size, size, tile
+    )
 
 
 def run_level(
