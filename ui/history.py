@@ -77,6 +77,7 @@ class HistoryStrip(QWidget):
     restoreRequested = Signal(object)  # noqa: N815
     exportRequested = Signal(object)  # noqa: N815
     continueRequested = Signal(object)  # noqa: N815
+    resumeRequested = Signal(object)  # noqa: N815 - go on with a stopped run where it stopped
     compareRequested = Signal(object)  # noqa: N815 - compare the picture on view with this entry
     comparePhotoRequested = Signal(object)  # noqa: N815 - view this entry beside the photo
 
@@ -224,6 +225,14 @@ class HistoryStrip(QWidget):
         menu.addAction(
             icon("restore"), "Restore settings and inputs", lambda: self.restoreRequested.emit(entry)
         )
+        if entry.finished.resume is not None:
+            resume = menu.addAction(
+                icon("run"), "Resume where it stopped", lambda: self.resumeRequested.emit(entry)
+            )
+            resume.setToolTip(
+                f"Go on from iteration {entry.finished.iterations} exactly as if the run had not been "
+                "stopped: the same picture it would have finished with"
+            )
         menu.addAction(icon("run"), "Continue from this", lambda: self.continueRequested.emit(entry))
         menu.addAction(icon("export"), "Export…", lambda: self.exportRequested.emit(entry))
         menu.addSeparator()

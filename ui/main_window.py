@@ -368,6 +368,7 @@ class MainWindow(QMainWindow):
         self.history.restoreRequested.connect(self.restore_entry)
         self.history.exportRequested.connect(self.export_entry)
         self.history.continueRequested.connect(self.continue_entry)
+        self.history.resumeRequested.connect(self.resume_entry)
         self.history.compareRequested.connect(self.comparison.compare_with_entry)
         self.history.comparePhotoRequested.connect(self.compare_entry_with_photo)
         self.result.view.droppedOn.connect(lambda mime: self.drops.drop(mime, Target.CANVAS))
@@ -931,6 +932,25 @@ class MainWindow(QMainWindow):
     @guarded
     def restore_entry(self, entry: HistoryEntry) -> None:
         self.apply_job(entry.finished.job, f"run #{entry.number}")
+
+    # --------------------------------------------------------------- resume
+    @guarded
+    def resume_entry(self, entry: HistoryEntry) -> None:
+        """Go on with a stopped run where it stopped (its optimiser state is in the entry): the
+        run's own job, whatever the panel shows now, ending with the picture it would have made."""
+        finished = entry.finished
+        if self.model.is_running or self._close_pending or finished.resume is None:
+            return
+        self._clear_run_messages()
+        self.drafts.cancel()
+        self.history.clear_selection()
+        job = finished.job
+        self.progress.start(job.params.iterations)
+        self.progress.set_status(f"Resuming run #{entry.number} from iteration {finished.iterations}…")
+        snapshotter = self.autosave if self.autosave_enabled else None
+        self.model.start(job, snapshotter=snapshotter, resume=finished.resume)
+        self.statusBar().showMessage("Painting…")
+        self._update_state()
 
     # --------------------------------------------------------------- continue
     @guarded

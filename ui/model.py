@@ -9,6 +9,7 @@ driven without a window or a thread: set ``job``, then feed it records.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import operator
 import time
@@ -180,8 +181,10 @@ class RunModel(QObject):
     def run_thread(self) -> QThread | None:
         return self._thread
 
-    def start(self, job: StyleJob, snapshotter: Snapshotter | None = None) -> None:
-        """Run ``job`` in a thread of its own; ``snapshotter`` autosaves its picture now and then."""
+    def start(self, job: StyleJob, snapshotter: Snapshotter | None = None, resume: Any = None) -> None:
+        """Run ``job`` in a thread of its own; ``snapshotter`` autosaves its picture now and then.
+
+        ``resume`` (a stopped run's engine.resume.ResumePoint) goes on where that run stopped."""
         if self._thread is not None:
             raise RuntimeError("a run is already in progress")
         thread = QThread()
@@ -193,6 +196,7 @@ class RunModel(QObject):
             throttle=self.throttle,
             snapshotter=snapshotter,
             pictures=self._pictures,
+            resume=resume,
         )
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
@@ -282,6 +286,12 @@ class RunModel(QObject):
     # -------------------------------------------------------------- history
     def add_to_history(self, finished: Finished, image: QImage, label: str = "") -> HistoryEntry:
         self._numbers += 1
+        if finished.resume is not None:
+            # A resume state holds the optimiser's history (hundreds of MB at print sizes): only the
+            # newest stopped run keeps one.
+            for older in self.history:
+                if older.finished.resume is not None:
+                    older.finished = dataclasses.replace(older.finished, resume=None)
         entry = HistoryEntry(self._numbers, finished, image, label=label)
         while len(self.history) >= HISTORY_LIMIT:
             self.entry_dropped.emit(self.history.pop(0))

@@ -202,9 +202,12 @@ class StyleWorker(QObject):
         throttle: Throttle | None = None,
         snapshotter: Snapshotter | None = None,
         pictures: Pictures | None = None,
+        resume: Any = None,
     ) -> None:
         super().__init__()
         self.job = job
+        # A stopped run's engine.resume.ResumePoint: the engine goes on exactly where it stopped.
+        self.resume = resume
         self._stylize = stylize
         self._weights_factory = weights_factory
         self.throttle = throttle or Throttle()
@@ -252,11 +255,13 @@ class StyleWorker(QObject):
         if self.throttle.reserve_core:
             leave_a_core_for_the_window()
         weights = self._weights_factory() if self._weights_factory is not None else None
+        going_on = {"resume": self.resume} if self.resume is not None else {}
         records = stylize(
             self.job,
             should_stop=self.should_stop,
             weights=weights,
             preview_interval=self.throttle.engine_preview,
+            **going_on,
         )
         passed = pass_on(
             records, self.throttle, job=self.job, snapshotter=self._snapshotter, pictures=self.pictures
