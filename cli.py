@@ -344,10 +344,10 @@ def job_from_args(args: argparse.Namespace) -> Any:
     blend = _blend(args.blend) or (previous.blend if len(styles) == len(previous.blend) else ())
     # The result's own masks go on with it, found as its inputs are, unless new ones are given.
     masks = tuple(args.mask) if args.mask else tuple(
-        recorded_input(recipe, "masks", path, index) for index, path in enumerate(previous.masks)
+        recorded_input(recipe, "masks", path, index, beside) for index, path in enumerate(previous.masks)
     )
     style_masks = _style_masks(args.style_mask) if args.style_mask else tuple(
-        None if path is None else recorded_input(recipe, "style_masks", path, index)
+        None if path is None else recorded_input(recipe, "style_masks", path, index, beside)
         for index, path in enumerate(previous.style_masks)
     )
     if len(styles) != len(previous.styles):
