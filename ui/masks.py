@@ -133,6 +133,11 @@ class _Change(QUndoCommand):
         self.masks, self.rect, self.before, self.after = masks, QRect(rect), before, after
         self._skip_redo = applied  # a stroke is painted as the pen moves; pushing must not repeat it
 
+    def rekey(self, old: int, new: int) -> None:
+        for pixels in (self.before, self.after):
+            if old in pixels:
+                pixels[new] = pixels.pop(old)
+
     def redo(self) -> None:
         if self._skip_redo:
             self._skip_redo = False
@@ -204,20 +209,26 @@ class RegionMasks(QObject):
     def any_painted(self, keys: Iterable[int] | None = None) -> bool:
         return any(self.painted(key) for key in (self.layers if keys is None else keys))
 
+    def rekey(self, old: int, new: int) -> None:
+        """Region ``old`` is now called ``new`` (its style's row was made anew): its layer and its
+        strokes' undo go with it."""
+        if old == new or old not in self.layers:
+            return
+        self.layers[new] = self.layers.pop(old)
+        for index in range(self.undo_stack.count()):
+            command = self.undo_stack.command(index)
+            if isinstance(command, _Change):
+                command.rekey(old, new)
+
     def forget(self, keys_kept: Iterable[int]) -> None:
-        """Drop the layers of styles that are gone (their strokes can no longer be undone either)."""
+        """Drop the layers of every region not in ``keys_kept`` (their strokes can no longer be undone)."""
         kept = set(keys_kept)
         gone = [key for key in self.layers if key not in kept]
-        if not gone:
-            return
-        had_paint = any(self.painted(key) for key in gone)
         for key in gone:
             del self.layers[key]
-        self.undo_stack.clear()
-        if had_paint:
-            self.version += 1
-            self.changed.emit(QRect(0, 0, *self._size))
-            self.edited.emit()
+        if gone:
+            # Their strokes' undo would paint layers that no longer exist.
+            self.undo_stack.clear()
 
     # ---------------------------------------------------------------- strokes
     @property

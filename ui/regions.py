@@ -25,11 +25,15 @@ from ui.imports import ImportedImage, check_input_file, error_text, shown
 from ui.mask_editor import MaskEditor, Region
 from ui.masks import RegionMasks
 from ui.message_bar import Level
+from ui.style_list import StyleRow
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+
+# Regions of this many removed styles are kept, so an undone removal brings its region back.
+GONE_KEPT = 8
 
 
 def find_mask(path: Path, recorded: Any, folder: Path | None = None) -> Path | None:
@@ -73,6 +77,8 @@ class RegionsController(QObject):
         window.content_pane.imageChanged.connect(self._on_photo)
         window.style_list.changed.connect(self._on_styles)
         self.masks.edited.connect(self._on_edited)
+        self._seen: list[tuple[int, Path, str]] = []  # (region id, painting, colour) of the rows
+        self._gone: list[tuple[int, Path, str]] = []  # the same of rows removed lately, latest first
         self._on_photo(window.content_pane.image)
         self._on_styles()
 
@@ -102,9 +108,28 @@ class RegionsController(QObject):
 
     def _on_styles(self) -> None:
         rows = self.window.style_list.rows
+        self._carry_over(rows)
         self.editor.set_regions([Region(row.region_id, row.image.name, row.colour) for row in rows])
-        self.masks.forget(row.region_id for row in rows)
         self._show_on_photo()
+
+    def _carry_over(self, rows: list[StyleRow]) -> None:
+        """A row made anew for a painting that was just in the list (a restored job, an undone
+        removal or change of the styles) takes back the region and colour of the row it replaces,
+        matched by file, latest first. Regions of styles gone for longer are let go."""
+        current = {row.region_id for row in rows}
+        self._gone = [seen for seen in self._seen if seen[0] not in current] + self._gone
+        known = {seen[0] for seen in self._seen}
+        for row in rows:
+            if row.region_id in known:
+                continue
+            match = next((seen for seen in self._gone if seen[1] == row.image.path), None)
+            if match is not None:
+                self._gone.remove(match)
+                self.masks.rekey(match[0], row.region_id)
+                row.set_colour(match[2])
+        self._seen = [(row.region_id, row.image.path, row.colour.name()) for row in rows]
+        del self._gone[GONE_KEPT:]
+        self.masks.forget([*current, *(seen[0] for seen in self._gone)])
 
     def _on_edited(self) -> None:
         self._show_on_photo()

@@ -267,14 +267,25 @@ def test_continuing_a_run_keeps_its_regions(studio: Any, qtbot: Any) -> None:
     assert received[-1].params.init_image and received[-1].masks == received[0].masks
 
 
-def test_removing_a_style_drops_its_region(studio: Any) -> None:
+def test_a_removed_styles_region_goes_and_comes_back_with_it(studio: Any) -> None:
     window, _ = studio
-    masks = window.regions.masks
-    second = window.style_list.rows[1].region_id
-    masks.fill(second)
-    window.style_list.remove(1)
-    assert second not in masks.layers and not window.regions.painted
+    masks, style_list = window.regions.masks, window.style_list
+    second = style_list.rows[1]
+    masks.fill(second.region_id)
+    colour, image = second.colour.name(), second.image
+    painted = masks.layer(second.region_id).copy()
+    style_list.remove(1)
+    assert not window.regions.painted and window.regions.job_masks() == ()
     assert window.regions.editor.region_combo.count() == 1
+    # The same painting back (an undone removal, a restored job): its region and colour come back.
+    style_list.add_images([image])
+    back = style_list.rows[1]
+    assert back.colour.name() == colour
+    assert np.array_equal(masks.layer(back.region_id), painted)
+    # Rows made anew for the same paintings keep their regions.
+    style_list.set_styles(style_list.styles())
+    assert np.array_equal(masks.layer(style_list.rows[1].region_id), painted)
+    assert not masks.painted(style_list.rows[0].region_id)
 
 
 def test_a_mask_loads_from_and_saves_to_a_png(studio: Any, prompter: Any, tmp_path: Path) -> None:
