@@ -64,7 +64,7 @@ class ContentPane(QFrame):
         self.paste_button.clicked.connect(self.paste)
         # Checkable: the middle of the window paints where each style goes while it is down.
         self.regions_button = self._button(
-            "regions", "Regions", "Paint where each style goes (Ctrl+M); unpainted places keep the photo"
+            "regions", "Paint regions", "Paint where each style goes (Ctrl+M); the rest stays the photo"
         )
         self.regions_button.setCheckable(True)
         self.regions_button.setShortcut("Ctrl+M")
@@ -78,7 +78,6 @@ class ContentPane(QFrame):
         buttons.setSpacing(2)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.paste_button)
-        buttons.addWidget(self.regions_button)
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)
 
@@ -88,6 +87,16 @@ class ContentPane(QFrame):
         layout.addWidget(self.thumb, 1)
         layout.addLayout(details)
         layout.addLayout(buttons)
+        # Regions on a row of their own: the feature is named in full, whatever the pane's width.
+        self.regions_caption = QLabel("")
+        self.regions_caption.setObjectName("Caption")
+        self.regions_caption.setTextFormat(Qt.TextFormat.PlainText)
+        self.regions_caption.setToolTip("Which styles have a painted region; unpainted places keep the photo")
+        regions_row = QHBoxLayout()
+        regions_row.setSpacing(6)
+        regions_row.addWidget(self.regions_button)
+        regions_row.addWidget(self.regions_caption, 1)
+        layout.addLayout(regions_row)
         self._update_caption()
 
     def _button(self, icon_name: str, text: str, tip: str) -> QToolButton:
