@@ -136,9 +136,16 @@ class RegionsController(QObject):
         self.edited.emit()
 
     def _show_on_photo(self) -> None:
-        painted = self.masks.any_painted(self.keys())
+        rows = self.window.style_list.rows
+        painted = [row for row in rows if self.masks.painted(row.region_id)]
         self.window.content_pane.show_regions(self.editor.canvas.overlay_image() if painted else None)
-        self.button.setText("Regions •" if painted else "Regions")
+        caption = self.window.content_pane.regions_caption
+        if not rows:
+            caption.setText("")
+        elif not painted:
+            caption.setText("none: every style everywhere")
+        else:
+            caption.setText(f"{len(painted)} of {len(rows)} style{'s' * (len(rows) != 1)} placed")
 
     # ------------------------------------------------------------------ jobs
     def keys(self) -> list[int]:
