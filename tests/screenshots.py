@@ -1,6 +1,7 @@
 """Screenshots of the studio as a person sees it: a real window, before, during and after a run.
 
     python tests/screenshots.py [OUTPUT_FOLDER] [--scale 2] [--size 256] [--iterations 60]
+                                [--geometry 1280x720]
 
 Runs the app in a real X11 window (it starts its own Xvfb when there is no DISPLAY, or always with
 --xvfb), loads ../shared/images/tubingen.jpg and starry_night.jpg, runs the default preset at a
@@ -62,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="display scaling (2 = 200%%)")
     parser.add_argument("--size", type=int, default=256, help="long edge of the painting in pixels")
     parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--window", default="1400x900", help="window size in logical pixels")
+    parser.add_argument(
+        "--window", "--geometry", default="1400x900", help="window size in logical pixels, e.g. 1280x720"
+    )
     parser.add_argument("--xvfb", action="store_true", help="always use a private Xvfb")
     parser.add_argument(
         "--random-weights", action="store_true", help="tiny random network: fast layout checks"

@@ -322,7 +322,9 @@ class MainWindow(QMainWindow):
         )
         self.drops.install(self)
         columns = [self.splitter.widget(0), self.splitter.widget(2)]
-        self.studio = StudioLayout(self, self.canvas_splitter, columns, self.result, self.settings)
+        self.studio = StudioLayout(
+            self, self.canvas_splitter, columns, self.result, self.settings, focus=self.result.view
+        )
         view_menu = find_menu(self, "View")
         if view_menu is not None:
             view_menu.addSeparator()

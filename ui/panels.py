@@ -138,11 +138,13 @@ class StudioLayout:
         side_columns: list[QWidget],
         canvas: QWidget,
         settings: Settings,
+        focus: QWidget | None = None,
     ) -> None:
         self.window = window
         self.splitter = splitter
         self.side_columns = side_columns
         self.canvas = canvas
+        self.focus = focus or canvas  # what holds the keyboard in canvas only (Tab comes back there)
         self.settings = settings
         self._hidden_by_canvas_only: list[QWidget] = []
 
@@ -222,7 +224,7 @@ class StudioLayout:
             self._hidden_by_canvas_only = [panel for panel in self._panels() if panel.isVisible()]
             for panel in self._hidden_by_canvas_only:
                 panel.hide()
-            self.canvas.setFocus()
+            self.focus.setFocus()
         else:
             hidden, self._hidden_by_canvas_only = self._hidden_by_canvas_only, []
             for panel in hidden:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
@@ -23,6 +23,8 @@ SERIES: tuple[tuple[str, str, QColor], ...] = (
 MAX_POINTS = 240
 # The chart is redrawn at most this often (ms): its Python painting shares the GIL with the run.
 CHART_REFRESH_MS = 250
+# Pixels between one legend entry's text and the next entry's swatch (the swatch and its gap included).
+LEGEND_GAP = 26
 
 
 class LossChart(QWidget):
@@ -80,6 +82,34 @@ class LossChart(QWidget):
         if not self._refresh.isActive():
             self._refresh.start()
 
+    def legend_rows(self, advance: Callable[[str], int], room: float) -> list[list[tuple[str, QColor, str]]]:
+        """The legend's entries (key, colour, text) in rows that fit ``room`` pixels.
+
+        With values when they fit on one row, else the names alone on one row, else the names on
+        as many rows as they need: a term's name is never cut off.
+        """
+
+        def label(key: str, name: str, with_value: bool) -> str:
+            series = self.points[key]
+            return f"{name} {format_number(10 ** series[-1][1], 3)}" if with_value and series else name
+
+        def width(entries: list[tuple[str, QColor, str]]) -> float:
+            return sum(advance(text) + LEGEND_GAP for _, _, text in entries) - LEGEND_GAP + 14
+
+        for with_values in ((True, True, True, True), (True, False, False, False), (False,) * 4):
+            entries = [
+                (key, colour, label(key, name, wv))
+                for (key, name, colour), wv in zip(SERIES, with_values, strict=True)
+            ]
+            if width(entries) <= room:
+                return [entries]
+        rows: list[list[tuple[str, QColor, str]]] = [[]]
+        for entry in entries:
+            if rows[-1] and width([*rows[-1], entry]) > room:
+                rows.append([])
+            rows[-1].append(entry)
+        return rows
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -89,7 +119,9 @@ class LossChart(QWidget):
         painter.setBrush(palette.base().color())
         painter.drawRoundedRect(frame, 4, 4)
         metrics = painter.fontMetrics()
-        legend_height = metrics.height() + 2
+        rows = self.legend_rows(metrics.horizontalAdvance, frame.width() - 16)
+        line_height = metrics.height() + 2
+        legend_height = line_height * len(rows)
         plot = frame.adjusted(6, 4, -6, -legend_height - 2)
 
         values = [v for series in self.points.values() for _, v in series]
@@ -126,24 +158,19 @@ class LossChart(QWidget):
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawPath(path)
 
-        # Legend along the bottom edge: each term's swatch and name, with its latest value when they fit.
-        def label(key: str, name: str, with_value: bool) -> str:
-            series = self.points[key]
-            return f"{name} {format_number(10 ** series[-1][1], 3)}" if with_value and series else name
-
-        room = frame.width() - 16
-        for with_values in ((True, True, True, True), (True, False, False, False), (False,) * 4):
-            texts = [label(key, name, wv) for (key, name, _), wv in zip(SERIES, with_values, strict=True)]
-            if sum(metrics.horizontalAdvance(t) + 26 for t in texts) <= room:
-                break
-        x = frame.left() + 8
-        y = frame.bottom() - legend_height / 2 - 1
-        for (key, _, colour), text in zip(SERIES, texts, strict=True):
-            painter.setPen(QPen(colour, 2))
-            painter.drawLine(QPointF(x, y), QPointF(x + 10, y))
-            painter.setPen(palette.text().color() if self.points[key] else palette.placeholderText().color())
-            painter.drawText(QPointF(x + 14, y + metrics.ascent() / 2 - 1), text)
-            x += 26 + metrics.horizontalAdvance(text)
+        # Legend along the bottom edge: every term's swatch and name, never cut off (see legend_rows).
+        y = frame.bottom() - legend_height + line_height / 2 - 1
+        for row in rows:
+            x = frame.left() + 8
+            for key, colour, text in row:
+                painter.setPen(QPen(colour, 2))
+                painter.drawLine(QPointF(x, y), QPointF(x + 10, y))
+                painter.setPen(
+                    palette.text().color() if self.points[key] else palette.placeholderText().color()
+                )
+                painter.drawText(QPointF(x + 14, y + metrics.ascent() / 2 - 1), text)
+                x += LEGEND_GAP + metrics.horizontalAdvance(text)
+            y += line_height
         painter.end()
 
 
@@ -180,8 +207,9 @@ class ProgressPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.setSpacing(10)
-        layout.addLayout(left, 3)
-        layout.addWidget(self.chart, 2)
+        # Half the width for the chart: at 1280 px a narrower one cut its legend short.
+        layout.addLayout(left, 1)
+        layout.addWidget(self.chart, 1)
         self._iteration = 0
         self._total = 0
         self._elapsed = 0.0

@@ -57,6 +57,9 @@ BADGE_STYLE = (
 SIDE_STYLE = (
     "QLabel { background: rgba(20, 20, 22, 190); color: #f2f2f2; border-radius: 9px; padding: 2px 9px; }"
 )
+SIZE_STYLE = (
+    "QLabel { background: rgba(20, 20, 22, 150); color: #c8c8cc; border-radius: 8px; padding: 1px 8px; }"
+)
 # How close (screen pixels) the pointer must be to the split line to drag it rather than pan.
 SPLIT_GRAB = 8
 
@@ -149,6 +152,12 @@ class ImageView(QGraphicsView):
             label.setStyleSheet(SIDE_STYLE)
             label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
             label.hide()
+        self.size_label = QLabel(self)
+        self.size_label.setObjectName("SizeCaption")
+        self.size_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.size_label.setStyleSheet(SIZE_STYLE)
+        self.size_label.setToolTip("Size of the painting in pixels")
+        self.size_label.hide()
         self.hint = "Your painting appears here"
         self.subhint = (
             "Drop a photo and paintings here, or add them on the left: an instant draft appears at once, "
@@ -284,6 +293,20 @@ class ImageView(QGraphicsView):
             self.badge.adjustSize()
             self._place_badge()
             self.badge.raise_()
+
+    def set_size_text(self, text: str) -> None:
+        """The picture's size and what it is, in the view's top-right corner."""
+        self.size_label.setText(text)
+        self.size_label.setVisible(bool(text))
+        self._place_size_label()
+
+    def _place_size_label(self) -> None:
+        if self.size_label.isHidden():
+            return
+        self.size_label.adjustSize()
+        port = self.viewport().geometry()
+        self.size_label.move(port.right() - self.size_label.width() - BADGE_MARGIN, port.top() + BADGE_MARGIN)
+        self.size_label.raise_()
 
     @property
     def badge_text(self) -> str:
@@ -448,6 +471,7 @@ class ImageView(QGraphicsView):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._place_badge()
+        self._place_size_label()
         self._place_side_labels()
         if self._fit:
             self.fit()
@@ -569,10 +593,14 @@ class ResultView(QWidget):
         self.compare_menu = QMenu(self)
         self.compare_button = QToolButton()
         self.compare_button.setObjectName("CompareWith")
-        self.compare_button.setText("Compare: Photo")
+        self.compare_button.setText("Compare: Photo ▾")
+        # The arrow is in the text: Fusion's own indicator would sit on top of the last letter.
+        self.compare_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
         self.compare_button.setAutoRaise(True)
         self.compare_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.compare_button.setMenu(self.compare_menu)
+        # It names what the picture is compared with: kept whole, the sliders give way instead.
+        self.compare_button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.compare_button.setToolTip(
             "What the picture is compared with: the photo, the instant draft or a run in History "
             "(right-click a History thumbnail: Compare with the picture on view)"
@@ -580,27 +608,23 @@ class ResultView(QWidget):
         self.compare = QSlider(Qt.Orientation.Horizontal)
         self.compare.setRange(0, 1000)
         self.compare.setValue(0)
-        self.compare.setMinimumWidth(60)
-        self.compare.setMaximumWidth(220)
+        self.compare.setMinimumWidth(50)
+        self.compare.setMaximumWidth(180)
         self.compare.setToolTip(self._compare_tip())
-        self.flip_button = self._tool(
-            "", "Flip", "Flip: swap the picture on view and the one compared with (X)"
-        )
+        self.flip_button = self._tool("", "⇄", "Flip: swap the picture on view and the one compared with (X)")
+        self.flip_button.setAccessibleName("Flip")
         self.flip_button.setObjectName("FlipButton")
         self.photo_colors_label = QLabel("Photo colours")
         self.photo_colors = QSlider(Qt.Orientation.Horizontal)
         self.photo_colors.setObjectName("PhotoColours")
-        self.photo_colors.setMinimumWidth(50)
-        self.photo_colors.setMaximumWidth(140)
+        self.photo_colors.setMinimumWidth(40)
+        self.photo_colors.setMaximumWidth(120)
         self.photo_colors_value = QLabel("")
         self.photo_colors_value.setObjectName("Caption")
         readout_width = self.photo_colors_value.fontMetrics().horizontalAdvance("100%") + 4
         self.photo_colors_value.setMinimumWidth(readout_width)
-        self.size_label = QLabel("")
-        self.size_label.setObjectName("Caption")
-        self.size_label.setToolTip("Size of the painting in pixels")
-        self.size_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.size_label.setMinimumWidth(60)
+        # The picture's size sits on the picture (top right): the toolbar keeps its room for controls.
+        self.size_label = self.view.size_label
         self.draft_button = QToolButton()
         self.draft_button.setObjectName("ShowDraft")
         self.draft_button.setText("Show draft")
@@ -627,9 +651,9 @@ class ResultView(QWidget):
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
         bar.addWidget(self.zoom_label)
-        bar.addSpacing(8)
-        bar.addWidget(self.size_label, 1)
+        bar.addSpacing(4)
         bar.addWidget(self.draft_button)
+        bar.addStretch(1)
         bar.addSpacing(6)
         bar.addWidget(self.photo_colors_label)
         bar.addWidget(self.photo_colors)
@@ -675,7 +699,7 @@ class ResultView(QWidget):
         self.compare.blockSignals(False)
 
     def set_compare_text(self, reference: str) -> None:
-        self.compare_button.setText(f"Compare: {reference}")
+        self.compare_button.setText(f"Compare: {reference} ▾")
 
     def open_split(self) -> None:
         """Show the comparison beside the picture (half and half) unless a split is already open."""
@@ -683,6 +707,4 @@ class ResultView(QWidget):
             self.compare.setValue(self.compare.maximum() // 2)
 
     def set_size_text(self, text: str) -> None:
-        self.size_label.setText(text)
-        tip = "Size of the painting in pixels"
-        self.size_label.setToolTip(f"{text}\n{tip}" if text else tip)
+        self.view.set_size_text(text)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,9 +49,10 @@ class Throttle:
     progress: float = 0.1  # at most 10 progress updates a second: smooth to the eye, light on the GIL
     # What the engine is asked for: a little more often than we show, so a fresh one is always waiting.
     engine_preview: float = 0.15
-    # Leave one CPU core to the window: with every core computing, the GUI thread waits for CPU
-    # time and for the GIL, and the event loop stalls for hundreds of milliseconds.
-    reserve_core: bool = True
+    # Compute with as many CPU threads as the command line, in a thread of lowered priority. (It used
+    # to leave one core to the window, which on a 2-core machine halved the speed; the window stays
+    # responsive without that: benchmarks/window_threads.py measures both.)
+    tune_threads: bool = True
 
 
 class Snapshotter(Protocol):
@@ -69,14 +71,58 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def leave_a_core_for_the_window() -> None:
-    """Cap torch's CPU threads at one fewer than the cores, in the thread that runs the engine."""
+def engine_threads() -> int:
+    """The CPU threads the command line computes with: torch's own default on this machine.
+
+    The command line never sets it, so it is what torch chooses at start-up: MKL_NUM_THREADS or
+    OMP_NUM_THREADS when set, else its default pool size (the physical cores), which
+    ``get_num_interop_threads`` reports as long as nobody set that pool (nothing in Painterly does).
+    Worked out afresh rather than read from ``get_num_threads``, which a test or an earlier run may
+    have changed in this process.
+    """
     import torch
 
-    wanted = max(1, cpu_cores() - 1)
-    if torch.get_num_threads() > wanted:
-        log.info("using %d CPU threads for the engine, leaving one core to the window", wanted)
+    for name in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):  # torch lets MKL's win over OpenMP's
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return max(1, torch.get_num_interop_threads())
+
+
+def use_every_core() -> int:
+    """Compute with as many threads as the command line (torch's setting is for the whole process)."""
+    import torch
+
+    wanted = engine_threads()
+    if torch.get_num_threads() != wanted:
+        log.info("using %d CPU threads for the engine, as the command line does", wanted)
         torch.set_num_threads(wanted)
+    return wanted
+
+
+# Linux ignores QThread priorities for ordinary threads; a nice value is what its scheduler weighs.
+# At +5 the window's thread outweighs a busy engine thread three to one when both want a core,
+# while on an otherwise idle machine the engine still gets every core it asks for.
+ENGINE_NICE = 5
+
+
+def lower_this_thread_priority() -> None:
+    """Let the window's thread go first when both want the CPU (called in the engine's thread).
+
+    torch's worker threads start from the thread that first computes, so they inherit its nice value.
+    """
+    from PySide6.QtCore import QThread
+
+    thread = QThread.currentThread()
+    if thread is not None:
+        thread.setPriority(QThread.Priority.LowPriority)
+    if sys.platform.startswith("linux"):
+        try:
+            native = threading.get_native_id()
+            now = os.getpriority(os.PRIO_PROCESS, native)
+            os.setpriority(os.PRIO_PROCESS, native, min(19, max(now, ENGINE_NICE)))
+        except OSError as error:  # e.g. a sandbox that forbids it: the run goes on as it is
+            log.info("could not lower the engine thread's priority: %s", error)
 
 
 def _default_stylize() -> StylizeFn:
@@ -252,8 +298,9 @@ class StyleWorker(QObject):
 
     def _run(self) -> None:
         stylize = self._stylize or _default_stylize()
-        if self.throttle.reserve_core:
-            leave_a_core_for_the_window()
+        if self.throttle.tune_threads:
+            use_every_core()
+            lower_this_thread_priority()
         weights = self._weights_factory() if self._weights_factory is not None else None
         going_on = {"resume": self.resume} if self.resume is not None else {}
         records = stylize(

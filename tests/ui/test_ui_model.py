@@ -196,7 +196,7 @@ def test_a_run_goes_from_idle_to_running_and_back_with_every_record_untouched(
             yielded.append(record)
             yield record
 
-    model = RunModel(stylize=_script(records), throttle=Throttle(0.0, 0.0, 0.0, reserve_core=False))
+    model = RunModel(stylize=_script(records), throttle=Throttle(0.0, 0.0, 0.0, tune_threads=False))
     received: list[Any] = []
     states: list[RunState] = []
     model.record_changed.connect(received.append)
@@ -220,7 +220,7 @@ def test_stop_says_stopping_until_the_thread_ends(qtbot: Any, job: StyleJob) -> 
                 return
             yield _progress(i, preview=False, total=100_000)
 
-    model = RunModel(stylize=stylize, throttle=Throttle(reserve_core=False))
+    model = RunModel(stylize=stylize, throttle=Throttle(tune_threads=False))
     states: list[RunState] = []
     model.state_changed.connect(states.append)
     with qtbot.waitSignal(model.ended, timeout=10_000):
@@ -239,7 +239,7 @@ def test_a_failed_run_keeps_its_last_picture(qtbot: Any, job: StyleJob) -> None:
 
     model = RunModel(
         stylize=_script(records, RuntimeError("CUDA error: device-side assert")),
-        throttle=Throttle(0.0, 0.0, 0.0, reserve_core=False),
+        throttle=Throttle(0.0, 0.0, 0.0, tune_threads=False),
     )
     with qtbot.waitSignal(model.failed, timeout=10_000) as failed:
         model.start(job)

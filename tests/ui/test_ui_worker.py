@@ -13,7 +13,7 @@ from engine.params import StyleJob, StyleParams
 from engine.records import Finished, Progress, StopReason
 from ui.worker import Pictures, StyleWorker, Throttle, pass_on
 
-UNTHROTTLED = Throttle(preview=0.0, progress=0.0, engine_preview=0.0, reserve_core=False)
+UNTHROTTLED = Throttle(preview=0.0, progress=0.0, engine_preview=0.0, tune_threads=False)
 LOSSES = {"content": 1.0, "style": 2.0, "tv": 0.1, "total": 3.1}
 
 
