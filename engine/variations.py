@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import InputError
 from engine.imageio import LoadedImage, load_image
@@ -35,6 +36,9 @@ from engine.params import ColorMode, InitMode, Method, StyleJob, StyleParams
 from engine.plan import check_output_shape, check_style_shape
 from engine.presets import GROUP_BY_LOOK, PRESETS, apply_preset
 from engine.records import Finished, Progress, StopReason
+
+if TYPE_CHECKING:
+    from engine.weights import VGGWeights
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +285,7 @@ def render_variations(
     size: int = TILE_SIZE,
     iterations: int = TILE_ITERATIONS,
     should_stop: Callable[[], bool] | None = None,
-    weights: object | None = None,
+    weights: VGGWeights | None = None,
     decoded: Mapping[Path, LoadedImage] | None = None,
     stylize: StylizeFn | None = None,
 ) -> Iterator[VariationRecord]:

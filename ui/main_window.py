@@ -70,6 +70,7 @@ from ui.regions import RegionsController
 from ui.result_view import ResultView
 from ui.settings import CACHE, DATA, SETTINGS, AppLocations, Settings, storage_banner
 from ui.style_list import StyleList
+from ui.variations import Variations
 from ui.warmup import warm_up
 from ui.worker import StylizeFn, Throttle, WeightsFactory
 
@@ -205,6 +206,7 @@ class MainWindow(QMainWindow):
         self.regions = RegionsController(self)
         self.regions.edited.connect(self._on_regions_edited)
         self._connect()
+        self.variations = Variations(self)  # Run > Variations: a grid of settings to choose from
         # Labels show file names, recipe values and error messages: text from outside, never HTML
         # (Qt would render "<img src=…>" in a name and read that file). No label here is meant as HTML.
         for label in self.findChildren(QLabel):
@@ -384,6 +386,7 @@ class MainWindow(QMainWindow):
         # The widgets follow the model.
         model = self.model
         model.params = self.params_panel.params()
+        model.params_changed.connect(self._on_model_params)
         model.state_changed.connect(lambda state: self._update_state())
         model.devices_changed.connect(self._on_devices)
         model.progress_changed.connect(self._on_progress)
@@ -478,6 +481,11 @@ class MainWindow(QMainWindow):
         self._clear_stale_cannot_run()
         self._update_state()
         self._update_draft()
+
+    def _on_model_params(self, params: StyleParams | None) -> None:
+        # The controls follow the model: settings made current elsewhere (a variation) show in them.
+        if params is not None and params != self.params_panel.last_valid:
+            self.params_panel.set_params(params)
 
     def _on_devices_found(self, devices: list[str]) -> None:
         self.model.devices = devices
@@ -1162,6 +1170,7 @@ class MainWindow(QMainWindow):
         if self._probe is not None:
             self._probe.wait(timeout_ms / 1000)
         self.drafts.shutdown(timeout_ms / 1000)
+        self.variations.shutdown(timeout_ms / 1000)
         if self.model.is_running:
             if not self.model.shutdown(timeout_ms):
                 log.error("the run did not stop within %d ms", timeout_ms)
