@@ -662,9 +662,9 @@ class MainWindow(QMainWindow):
             self._show_cannot_run("Cannot run:\n" + "\n".join(problems))
             return None
         try:
-            masks = self.regions.job_masks()
+            masks, parts = self.regions.job_masks(), self.regions.job_style_masks()
             paths = tuple(s.path for s in styles)
-            return StyleJob(content.path, paths, params, self.style_list.blend(), masks)
+            return StyleJob(content.path, paths, params, self.style_list.blend(), masks, parts)
         except OSError as error:
             problem = describe_exception(error)
             self._show_cannot_run(f"Cannot run: the painted regions could not be saved ({problem})")
@@ -815,9 +815,9 @@ class MainWindow(QMainWindow):
         try:
             # The last valid settings: a half-typed weight does not take the draft away.
             params = self.params_panel.last_valid
-            masks = self.regions.draft_masks()
+            masks, parts = self.regions.draft_masks(), self.regions.job_style_masks()
             paths = tuple(s.path for s in styles)
-            return StyleJob(content.path, paths, params, self.style_list.blend(), masks)
+            return StyleJob(content.path, paths, params, self.style_list.blend(), masks, parts)
         except InputError:
             return None  # every blend slider at zero
 

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QSlider,
     QToolButton,
@@ -275,6 +276,9 @@ class MaskEditor(QWidget):
     """The canvas and its tools; ``closeRequested`` when the artist is done."""
 
     closeRequested = Signal()  # noqa: N815
+    # Which part of the painting of region ``key`` its style comes from: ask for a mask; the whole.
+    styleMaskRequested = Signal(int)  # noqa: N815
+    styleMaskCleared = Signal(int)  # noqa: N815
     # The problem (one line) with a mask file that could not be loaded or saved.
     problem = Signal(str)
 
@@ -335,6 +339,19 @@ class MaskEditor(QWidget):
             "open", "Load…", "Load this style's region from a PNG (white: it goes there)"
         )
         self.save_button = self._tool("save", "Save…", "Save this style's region as a grey PNG")
+        self.part_button = self._tool(
+            "open",
+            "Painting part",
+            "Take this style from only part of its painting: a mask of the painting, white where its "
+            "style is to come from (for the whole painting again, use the menu)",
+        )
+        self.part_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        part_menu = QMenu(self.part_button)
+        part_menu.addAction("Choose a mask of the painting…", self._request_style_mask)
+        self.whole_action = part_menu.addAction("Use the whole painting", self._clear_style_mask)
+        self.part_button.setMenu(part_menu)
+        self.part_button.clicked.connect(self._request_style_mask)
+        self._style_masks: dict[int, str] = {}
         self.paint_over = QComboBox()
         self.paint_over.addItems(["Photo", "Result"])
         self.paint_over.setToolTip("Paint over the photo or over the painting on view")
@@ -385,6 +402,7 @@ class MaskEditor(QWidget):
         second.addSpacing(4)
         second.addWidget(self.load_button)
         second.addWidget(self.save_button)
+        second.addWidget(self.part_button)
         second.addStretch(1)
         second.addWidget(self._label("Overlay", self.opacity_slider.toolTip()))
         second.addWidget(self.opacity_slider)
@@ -501,6 +519,19 @@ class MaskEditor(QWidget):
         self._update_enabled()
         self._update_hint()
 
+    def set_style_masks(self, names: dict[int, str]) -> None:
+        """The painting masks in use, by region: file names to show."""
+        self._style_masks = dict(names)
+        self._update_hint()
+
+    def _request_style_mask(self) -> None:
+        if self.canvas.current is not None:
+            self.styleMaskRequested.emit(self.canvas.current)
+
+    def _clear_style_mask(self) -> None:
+        if self.canvas.current is not None:
+            self.styleMaskCleared.emit(self.canvas.current)
+
     @property
     def current(self) -> int | None:
         return self.canvas.current
@@ -535,7 +566,7 @@ class MaskEditor(QWidget):
         ready = not self._photo.isNull() and self.region_combo.count() > 0
         for widget in (
             self.region_combo, self.brush_button, self.eraser_button, self.fill_button, self.clear_button,
-            self.invert_button, self.load_button, self.save_button,
+            self.invert_button, self.load_button, self.save_button, self.part_button,
         ):  # fmt: skip
             widget.setEnabled(ready)
 
@@ -552,6 +583,11 @@ class MaskEditor(QWidget):
             text = "Unpainted places keep the photo."
             if unpainted:
                 text += " Not painted anywhere: " + ", ".join(unpainted) + "."
+        masks = self._style_masks
+        parts = [f"{shown(r.name)} from {shown(masks[r.key])}" for r in regions if r.key in masks]
+        if parts:
+            text += " Style taken from part of the painting: " + "; ".join(parts) + "."
+        self.whole_action.setEnabled(self.canvas.current in self._style_masks)
         keys = "[ ] size · X swap brush and eraser · B brush · E eraser · Ctrl+Z undo"
         self.hint.setText(f"{text}  {keys}")
         self.hint.setToolTip(plain_tooltip(text))

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QBoxLayout, QStackedWidget, QWidget
 
 from engine.errors import InputError
 from engine.params import StyleJob
-from engine.regions import load_mask, resized_weight
+from engine.regions import check_style_mask, load_mask, resized_weight
 from ui.imports import ImportedImage, check_input_file, error_text, shown
 from ui.mask_editor import MaskEditor, Region
 from ui.masks import RegionMasks
@@ -79,6 +79,10 @@ class RegionsController(QObject):
         self.masks.edited.connect(self._on_edited)
         self._seen: list[tuple[int, Path, str]] = []  # (region id, painting, colour) of the rows
         self._gone: list[tuple[int, Path, str]] = []  # the same of rows removed lately, latest first
+        # Which part of each painting its style comes from (a mask file of the painting), by region.
+        self.style_masks: dict[int, Path] = {}
+        self.editor.styleMaskRequested.connect(self.choose_style_mask)
+        self.editor.styleMaskCleared.connect(self.clear_style_mask)
         self._on_photo(window.content_pane.image)
         self._on_styles()
 
@@ -126,10 +130,15 @@ class RegionsController(QObject):
             if match is not None:
                 self._gone.remove(match)
                 self.masks.rekey(match[0], row.region_id)
+                if match[0] in self.style_masks:
+                    self.style_masks[row.region_id] = self.style_masks.pop(match[0])
                 row.set_colour(match[2])
         self._seen = [(row.region_id, row.image.path, row.colour.name()) for row in rows]
         del self._gone[GONE_KEPT:]
-        self.masks.forget([*current, *(seen[0] for seen in self._gone)])
+        kept = {*current, *(seen[0] for seen in self._gone)}
+        self.masks.forget(kept)
+        self.style_masks = {key: path for key, path in self.style_masks.items() if key in kept}
+        self.editor.set_style_masks({key: path.name for key, path in self.style_masks.items()})
 
     def _on_edited(self) -> None:
         self._show_on_photo()
@@ -163,6 +172,37 @@ class RegionsController(QObject):
             return ()
         return self.masks.write_for_job(keys, self.folder)
 
+    def job_style_masks(self) -> tuple[Path | None, ...]:
+        """Each style's painting mask for a job (None: the whole painting), or none at all."""
+        keys = self.keys()
+        if not any(key in self.style_masks for key in keys):
+            return ()
+        return tuple(self.style_masks.get(key) for key in keys)
+
+    def choose_style_mask(self, key: int) -> None:
+        """Ask for a mask of the painting whose region is ``key`` (white: the part its style comes from)."""
+        title = "Take the style from part of the painting"
+        paths = self.window.prompter.open_images(title, self.editor.last_folder)
+        if not paths:
+            return
+        path = paths[0]
+        self.editor.last_folder = path.parent
+        try:
+            check_input_file(path)
+            check_style_mask(load_mask(path))
+        except (InputError, OSError) as error:
+            problem = error_text(error, path.name)
+            self.window.show_message(f"The painting's mask was not used: {problem}", Level.ERROR)
+            return
+        self.style_masks[key] = path
+        self.editor.set_style_masks({k: p.name for k, p in self.style_masks.items()})
+        self.edited.emit()
+
+    def clear_style_mask(self, key: int) -> None:
+        if self.style_masks.pop(key, None) is not None:
+            self.editor.set_style_masks({k: p.name for k, p in self.style_masks.items()})
+            self.edited.emit()
+
     def draft_masks(self) -> tuple[Path, ...]:
         """``job_masks`` for the instant draft: a mask that cannot be written leaves the draft without
         regions (said in the log) rather than without a picture."""
@@ -176,16 +216,15 @@ class RegionsController(QObject):
         """Paint a job's masks back onto the styles as listed (after the restorer set them); returns
         a line per mask that could not be found or read. A job without masks clears the regions."""
         keys = self.keys()
+        problems = self._restore_style_masks(job, recipe, keys)
         if not job.masks:
             if self.masks.any_painted(keys):
                 self.masks.set_layers({})
-            return []
+            return problems
         if len(job.masks) != len(keys):
-            return [f"{len(job.masks)} masks for {len(keys)} styles: the regions were not restored"]
-        inputs = recipe.get("inputs") if isinstance(recipe, Mapping) else None
-        recorded = inputs.get("masks") if isinstance(inputs, Mapping) else None
-        recorded = recorded if isinstance(recorded, list) else []
-        problems: list[str] = []
+            count = f"{len(job.masks)} masks for {len(keys)} styles"
+            return [*problems, f"{count}: the regions were not restored"]
+        recorded = _recorded(recipe, "masks")
         layers: dict[int, np.ndarray] = {}
         for index, (key, path) in enumerate(zip(keys, job.masks, strict=True)):
             found = find_mask(path, recorded[index] if index < len(recorded) else None, self.folder)
@@ -202,6 +241,31 @@ class RegionsController(QObject):
                 layers[key] = np.round(resized_weight(weight, self.masks.size) * 255.0).astype(np.uint8)
         self.masks.set_layers(layers)
         return problems
+
+    def _restore_style_masks(
+        self, job: StyleJob, recipe: Mapping[str, Any] | None, keys: list[int]
+    ) -> list[str]:
+        self.style_masks = {}
+        problems = []
+        if job.style_masks and len(job.style_masks) == len(keys):
+            recorded = _recorded(recipe, "style_masks")
+            for index, (key, path) in enumerate(zip(keys, job.style_masks, strict=True)):
+                if path is None:
+                    continue
+                found = find_mask(path, recorded[index] if index < len(recorded) else None)
+                if found is None:
+                    problems.append(f"the painting's mask {shown(path.name)} no longer exists")
+                else:
+                    self.style_masks[key] = found
+        self.editor.set_style_masks({key: path.name for key, path in self.style_masks.items()})
+        return problems
+
+
+def _recorded(recipe: Mapping[str, Any] | None, kind: str) -> list[Any]:
+    """A recipe's descriptions of the masks of one kind ("masks", "style_masks"), or none."""
+    inputs = recipe.get("inputs") if isinstance(recipe, Mapping) else None
+    entries = inputs.get(kind) if isinstance(inputs, Mapping) else None
+    return entries if isinstance(entries, list) else []
 
 
 def _stacked_over(widget: QWidget, other: QWidget) -> QStackedWidget:

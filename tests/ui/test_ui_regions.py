@@ -359,3 +359,34 @@ def test_masks_follow_a_new_photo_size_and_write_one_file_per_content(qtbot: Any
     assert masks.size == (400, 300) and masks.painted(1)
     assert masks.layer(1)[int(500 / 5.12), int(500 / 5.12)] == 255
     assert not masks.undo_stack.canUndo()
+
+
+def test_a_style_can_come_from_part_of_its_painting(
+    studio: Any, qtbot: Any, prompter: Any, tmp_path: Path
+) -> None:
+    window, received = studio
+    from PIL import Image
+
+    part = tmp_path / "upper-half.png"
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[:16] = 255
+    Image.fromarray(pixels).save(part)
+    black = tmp_path / "black.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(black)
+    editor = window.regions.editor
+    first = window.style_list.rows[0].region_id
+    prompter.open_answers.append([black])
+    editor.part_button.click()
+    assert "black everywhere" in window.message_bar.text and window.regions.job_style_masks() == ()
+    prompter.open_answers.append([part])
+    editor.part_button.click()
+    assert window.regions.style_masks == {first: part}
+    assert "from upper-half.png" in editor.hint.text()
+    tiny_params(window)
+    window.start_run()
+    wait_for_run(qtbot, window)
+    assert received[-1].style_masks == (part, None) and received[-1].masks == ()
+    editor.whole_action.trigger()
+    assert window.regions.job_style_masks() == ()
+    window.restore_entry(window.model.history[-1])
+    assert window.regions.job_style_masks() == (part, None)
