@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import typing
 from collections.abc import Callable
 from enum import StrEnum
@@ -413,6 +414,55 @@ def is_instant(values: dict[str, Any]) -> bool:
 
 class CollapsibleSection(QWidget):
     """A header button that shows or hides its content (the advanced settings)."""
+# One or two iterations at the output's own size leave its finest texture mottled (the README's 2048 px
+# runs); this many give the top level room to settle, and the advice aims for it.
+FULL_SIZE_WARN_AT = 2
+FULL_SIZE_ENOUGH = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class FullSizeAdvice:
+    text: str = ""  # empty: nothing to say
+    iterations: int | None = None  # the Iterations that give the full size FULL_SIZE_ENOUGH, if any
+
+
+def full_size_plan(params: StyleParams) -> tuple[Any, ...]:
+    """The coarse-to-fine levels (engine.plan.plan_levels), or none for the instant method."""
+    from engine.plan import plan_levels
+
+    return () if params.method is Method.INSTANT else plan_levels(params)
+
+
+def full_size_advice(params: StyleParams) -> FullSizeAdvice:
+    """A warning when the plan gives the output's own size one or two iterations, with what to change."""
+    levels = full_size_plan(params)
+    if len(levels) < 2 or levels[-1].iterations > FULL_SIZE_WARN_AT:
+        return FullSizeAdvice()
+    top = levels[-1]
+    plural = "iteration" if top.iterations == 1 else "iterations"
+    passes = " → ".join(f"{level.size} px × {level.iterations}" for level in levels)
+    text = (
+        f"Only {top.iterations} {plural} at the full {top.size} px ({passes}): its finest brush marks "
+        "stay rough. "
+    )
+    if params.levels:
+        return FullSizeAdvice(text + "Give the last pass more in Levels (Advanced).")
+    needed = params.iterations
+    share = 0.5 ** (len(levels) - 1) / sum(0.5**k for k in range(len(levels)))
+    needed = max(needed, math.ceil(FULL_SIZE_ENOUGH / share))
+    while needed <= ITERATION_LIMITS[1] and full_size_plan(params.replace(iterations=needed))[
+        -1
+    ].iterations < (FULL_SIZE_ENOUGH):
+        needed += 1
+    if needed > ITERATION_LIMITS[1]:
+        return FullSizeAdvice(text + "Raise Start size, or set Levels in Advanced.")
+    return FullSizeAdvice(
+        text
+        + f"Raise Iterations to {needed} for {FULL_SIZE_ENOUGH} at full size, or set Levels in Advanced.",
+        needed,
+    )
+
+
 
     toggled = Signal(bool)
 
@@ -590,6 +640,7 @@ class ParamPanel(QScrollArea):
                 self.levels_plan.setWordWrap(True)
                 self.levels_plan.setToolTip(
                     "The passes this run will make, smallest first: the long edge of each pass and its "
+                form.addRow("", self._make_full_size_warning())
                     "iterations. Set by size, iterations, coarse to fine and start size, or by the explicit "
                     "Levels in Advanced."
                 )
@@ -658,6 +709,30 @@ class ParamPanel(QScrollArea):
             "now. A run that does not fit would fail or fall back to a smaller plan."
         )
         self.memory_label = QLabel("")
+    def _make_full_size_warning(self) -> QWidget:
+        """A warning under the print size when the plan leaves the output's own size almost no work."""
+        self.full_size_warning = QLabel("")
+        self.full_size_warning.setObjectName("WarningText")
+        self.full_size_warning.setWordWrap(True)
+        self.full_size_warning.setToolTip(
+            "Coarse to fine gives each larger pass half the iterations of the one before, so a large "
+            "print gets few at its own size, where the finest brush marks are painted."
+        )
+        self.full_size_apply = QPushButton("")
+        self.full_size_apply.setObjectName("FullSizeApply")
+        self.full_size_apply.setToolTip("Raise Iterations so the full size gets its share of the work")
+        self.full_size_apply.clicked.connect(self.apply_full_size_advice)
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.full_size_warning)
+        column.addWidget(self.full_size_apply, 0, Qt.AlignmentFlag.AlignLeft)
+        self.full_size_box = QWidget()
+        self.full_size_box.setLayout(column)
+        self.full_size_box.hide()
+        self._full_size_iterations: int | None = None
+        return self.full_size_box
+
         self.memory_label.setObjectName("Caption")
         self.memory_label.setWordWrap(True)
         self.memory_label.setToolTip(tip)
@@ -979,7 +1054,28 @@ class ParamPanel(QScrollArea):
         if text:
             self.error_label.setText(text[0].upper() + text[1:])
         self.error_label.setVisible(bool(text))
+        self._update_plan_notes()
+
+    def _update_plan_notes(self) -> None:
+        """What the coarse-to-fine plan really does: the start size it uses, and too little at full size."""
+        params = self._params
+        levels = full_size_plan(params)
+        box = self.fields["start_size"].box  # type: ignore[attr-defined]
+        used = levels[0].size if levels else params.start_size
+        automatic = params.coarse_to_fine and not params.levels and params.method is not Method.INSTANT
+        # The box holds the setting (kept in the recipe); when the output is smaller, the plan starts there.
+        box.setSuffix(" px" if not automatic or used == params.start_size else f" px · {used} px used")
+        advice = full_size_advice(params)
+        self._full_size_iterations = advice.iterations
+        self.full_size_box.setVisible(bool(advice.text))
+        self.full_size_warning.setText(advice.text)
+        self.full_size_apply.setVisible(advice.iterations is not None)
+        if advice.iterations is not None:
+            self.full_size_apply.setText(f"Use {advice.iterations} iterations")
+
+    def apply_full_size_advice(self) -> None:
+        if self._full_size_iterations is not None:
+            self.set_params(self._params.replace(iterations=self._full_size_iterations))
         if not text:
             self._update_preset_state()
             self._update_size_hint()
-
