@@ -7,12 +7,24 @@ from html import escape
 
 import PySide6
 from PySide6.QtCore import Qt, qVersion
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.recipe import library_versions, painterly_version
 from engine.text import printable
 from ui.qtutil import icon
+
+# How much of the text colour the row names keep (the rest is the background's).
+KEY_EMPHASIS = 0.72
+
+
+def mix(colour: QColor, background: QColor, share: float) -> QColor:
+    """``share`` of ``colour`` over ``background``."""
+    return QColor(
+        round(colour.red() * share + background.red() * (1 - share)),
+        round(colour.green() * share + background.green() * (1 - share)),
+        round(colour.blue() * share + background.blue() * (1 - share)),
+    )
 
 
 def version_rows() -> list[tuple[str, str]]:
@@ -49,8 +61,12 @@ class AboutDialog(QDialog):
         )
         title.setWordWrap(True)
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # The names a little quieter than the values, yet readable: palette(mid) is a frame colour,
+        # dark grey on the dark theme's dark grey (contrast 1.5:1). A mix of the text and the
+        # background keeps above 4.5:1 (WCAG AA) in the dark theme and in a light one.
+        key_colour = mix(self.palette().windowText().color(), self.palette().window().color(), KEY_EMPHASIS)
         table = "".join(
-            f"<tr><td style='padding:2px 12px 2px 0;color:palette(mid)'><b>{escape(k)}</b></td>"
+            f"<tr><td style='padding:2px 12px 2px 0;color:{key_colour.name()}'><b>{escape(k)}</b></td>"
             f"<td style='padding:2px 0'>{escape(v)}</td></tr>"
             for k, v in rows
         )

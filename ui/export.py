@@ -75,7 +75,7 @@ class Exporter:
         if finished is None:
             self.say("Nothing to save yet: the preview appears once a run starts.", Level.INFO)
             return None
-        return self.export(finished, f"preview-{finished.iterations}", "Save the preview")
+        return self.export(finished, f"preview-iteration-{finished.iterations}", "Save the preview")
 
     @guarded
     def export_entry(self, entry: HistoryEntry) -> Path | None:

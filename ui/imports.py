@@ -41,6 +41,8 @@ PREVIEW_EDGE = 4096
 REMOTE_SCHEMES = {"http", "https", "ftp", "data"}
 # Refused before anything is read; the engine's loader applies its own (pixel) limits after this.
 IMAGE_FILE_LIMIT = 4 << 30
+# The longest name (before .png) a kept copy gets: a file name's limit is 255 bytes.
+MAX_COPY_STEM = 80
 # A text drop is a few paths, one a line; a pasted novel is not looked through to the end.
 MAX_TEXT_PATHS = 200
 
@@ -184,13 +186,15 @@ class ImageImporter:
         loaded = load_image(path)
         if self.is_temporary(path):
             # A browser's drag file vanishes once the drop is over; keep our own copy.
-            return ImportedImage.from_loaded(loaded, self._cache_copy(loaded), path.name)
+            copy = self._cache_copy(loaded, path.stem)
+            return ImportedImage.from_loaded(loaded, copy, copy.name)
         return ImportedImage.from_loaded(loaded, path, path.name)
 
     def from_bytes(self, data: bytes, name: str, display_name: str | None = None) -> ImportedImage:
         loaded = load_image_bytes(data, name)
-        target = self._cache_copy(loaded)
-        return ImportedImage.from_loaded(loaded, target, display_name or name)
+        target = self._cache_copy(loaded, Path(display_name or name).stem)
+        # The copy is what the job, the recipe and History name: the pane shows that same name.
+        return ImportedImage.from_loaded(loaded, target, target.name)
 
     def from_qimage(self, image: QImage, name: str = "Pasted image") -> ImportedImage:
         if image.isNull():
@@ -279,11 +283,14 @@ class ImageImporter:
                 return True
         return False
 
-    def _cache_copy(self, loaded: LoadedImage) -> Path:
-        name = f"{loaded.sha256[:20]}.png"
+    def _cache_copy(self, loaded: LoadedImage, stem: str = "image") -> Path:
+        """A PNG copy named as the user knows the image ("Pasted image.png", "starry.png"), in a folder
+        named by its content, so one name is shown, recorded and saved everywhere, and the same
+        pixels under the same name are kept once."""
+        name = f"{stem.strip()[:MAX_COPY_STEM] or 'image'}.png"
         if self.cache_usable:
             try:
-                return self._copy_into(self.cache_dir / "imports", name, loaded)
+                return self._copy_into(self.cache_dir / "imports" / loaded.sha256[:20], name, loaded)
             except (OSError, InputError) as error:
                 # Read-only, full or gone since start-up: this session's temporary folder will do.
                 log.warning("cannot keep imported images in %s (%s)", self.cache_dir, error)
@@ -292,7 +299,7 @@ class ImageImporter:
             if self._fallback is None:
                 self._fallback = Path(tempfile.mkdtemp(prefix="painterly-imports-"))
                 log.info("keeping imported images in %s for this session", self._fallback)
-            return self._copy_into(self._fallback, name, loaded)
+            return self._copy_into(self._fallback / loaded.sha256[:20], name, loaded)
         except (OSError, InputError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             raise InputError(

@@ -33,11 +33,11 @@ def test_raw_image_data_dropped_on_each_pane_becomes_a_cached_png(
     assert drop(window.content_pane, bytes_mime(data, "image/png"))
     content = window.content_pane.image
     assert content is not None
-    assert content.path.parent == locations.cache_dir / "imports"
+    assert content.path.parent.parent == locations.cache_dir / "imports"
     assert content.path.suffix == ".png" and content.path.is_file()
     assert drop(window.style_list, bytes_mime(images["style2"].read_bytes(), "image/jpeg"))
     assert len(window.style_list.rows) == 1
-    assert window.style_list.rows[0].image.path.parent == locations.cache_dir / "imports"
+    assert window.style_list.rows[0].image.path.parent.parent == locations.cache_dir / "imports"
 
 
 def test_qimage_data_from_a_browser_or_the_clipboard(make_window: Any, images: dict[str, Path]) -> None:
@@ -102,7 +102,7 @@ def test_browser_temp_file_is_copied_because_the_browser_deletes_it(
     window = make_window(temp_dirs=[temp_root])
     assert drop(window.style_list, file_mime(dragged))
     kept = window.style_list.rows[0].image
-    assert kept.path.parent == locations.cache_dir / "imports"
+    assert kept.path.parent.parent == locations.cache_dir / "imports"
     assert kept.name == "starry.png"
     dragged.unlink()
     assert kept.path.is_file()
@@ -113,7 +113,9 @@ def test_paste_from_the_clipboard(make_window: Any, images: dict[str, Path]) -> 
     QGuiApplication.clipboard().setImage(QImage(str(images["style"])))
     window.commands.paste.trigger()
     assert window.content_pane.image is not None
-    assert window.content_pane.image.name == "Pasted image"
+    # One name everywhere: the pane, the job (so the recipe and History) and the file are the same.
+    assert window.content_pane.image.name == "Pasted image.png"
+    assert window.content_pane.image.path.name == "Pasted image.png"
     window.commands.paste_style.trigger()
     assert len(window.style_list.rows) == 1
 
