@@ -3,7 +3,8 @@
 On the Photo pane the first image is the photo and the rest are styles; on the Styles pane every
 image is a style; on the canvas or anywhere else in the window the first image is the photo while
 there is none, and every other image is a style. A dropped image that carries a Painterly recipe
-is used as an image like any other, and the message offers to restore its recipe instead.
+is used as an image like any other, and the message offers to restore its recipe instead. A
+dropped session file (``.painterly``) opens that session.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from engine.errors import InputError
 from ui.image_pane import ContentPane
 from ui.imports import ImageImporter, ImportedImage, check_input_file, shown
 from ui.message_bar import Level
+from ui.session.archive import SUFFIX as SESSION_SUFFIX
 from ui.style_list import StyleList
 from ui.thumbs import mime_may_hold_image
 
@@ -77,6 +79,7 @@ class DropRouter(QObject):
         say: Say,
         open_recipe: Callable[[Path], None],
         parent: QObject | None = None,
+        open_session: Callable[[Path], object] | None = None,
     ) -> None:
         super().__init__(parent)
         self.importer = importer
@@ -84,6 +87,7 @@ class DropRouter(QObject):
         self.style_list = style_list
         self.say = say
         self.open_recipe = open_recipe
+        self.open_session = open_session
         # The Photo pane keeps the first image; the others it was given are styles.
         content_pane.stylesDropped.connect(style_list.add_images)
 
@@ -109,6 +113,10 @@ class DropRouter(QObject):
     def drop(self, mime: QMimeData, target: Target = Target.CANVAS) -> None:
         """Place what ``mime`` holds; say what went where when it is not the pane it was dropped on."""
         files = local_files(mime)
+        sessions = [path for path in files if path.suffix.lower() == SESSION_SUFFIX]
+        if sessions and self.open_session is not None:
+            self.open_session(sessions[0])  # it says itself what it opened, or why not
+            return
         result = self.importer.from_mime(mime, "Dropped image")
         photo, styles = split_drop(result.images, target, self.content_pane.image is not None)
         if photo is not None:

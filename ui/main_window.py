@@ -320,7 +320,13 @@ class MainWindow(QMainWindow):
         self.comparison = Comparison(self.result, self.model, self._current_draft, self)
         self.comparison.install(self)
         self.drops = DropRouter(
-            self.importer, self.content_pane, self.style_list, self.show_message, self.open_recipe_file, self
+            self.importer,
+            self.content_pane,
+            self.style_list,
+            self.show_message,
+            self.open_recipe_file,
+            self,
+            open_session=lambda path: self.session.open_file(path),  # the session is made later
         )
         self.drops.install(self)
         columns = [self.splitter.widget(0), self.splitter.widget(2)]

@@ -78,3 +78,16 @@ def test_a_plain_image_on_the_canvas_offers_no_recipe(make_window: Any, tmp_path
     plain = make_image(tmp_path / "plain.png")
     assert drop(window.result.view.viewport(), file_mime(plain))
     assert "recipe" not in window.message_bar.text
+
+
+def test_a_session_file_dropped_anywhere_opens_that_session(
+    make_window: Any, images: dict[str, Path], tmp_path: Path
+) -> None:
+    window = make_window()
+    opened: list[Path] = []
+    window.drops.open_session = opened.append
+    session = tmp_path / "evening.painterly"
+    session.write_bytes(b"PK\x05\x06" + bytes(18))  # what is inside is the session's own business
+    assert drop(window.result.view.viewport(), file_mime(session, images["content"]))
+    assert opened == [session]
+    assert _names(window) == (None, [])  # the session brings its own photo and styles
