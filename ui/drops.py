@@ -22,11 +22,14 @@ from engine.errors import InputError
 from ui.image_pane import ContentPane
 from ui.imports import ImageImporter, ImportedImage, check_input_file, shown
 from ui.message_bar import Level
-from ui.session.archive import SUFFIX as SESSION_SUFFIX
 from ui.style_list import StyleList
 from ui.thumbs import mime_may_hold_image
 
 log = logging.getLogger(__name__)
+
+# A saved session (ui.session.archive.SUFFIX; written out here so a drop needs nothing of the session
+# code until a session file is actually dropped).
+SESSION_SUFFIX = ".painterly"
 
 # show_message(text, level, action)
 Say = Callable[[str, Level, "tuple[str, Callable[[], None]] | None"], None]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from uihelpers import drop, file_mime, make_image
 
 from engine.params import StyleJob, StyleParams
@@ -91,3 +92,10 @@ def test_a_session_file_dropped_anywhere_opens_that_session(
     assert drop(window.result.view.viewport(), file_mime(session, images["content"]))
     assert opened == [session]
     assert _names(window) == (None, [])  # the session brings its own photo and styles
+
+
+def test_the_session_suffix_is_the_session_archive_s() -> None:
+    from ui.drops import SESSION_SUFFIX
+
+    archive = pytest.importorskip("ui.session.archive")
+    assert archive.SUFFIX == SESSION_SUFFIX
