@@ -139,6 +139,9 @@ def run_app(argv: list[str]) -> int:
     app = create_application(argv)
     window = create_window()
     window.show()
+    # The session kept last time first (History, photo, styles, settings); then the files named on
+    # the command line (a new photo, more styles), and what a crash left to History.
+    QTimer.singleShot(0, window.session.restore)
     files = [Path(a) for a in argv[1:] if not a.startswith("-")]
     if files:
         QTimer.singleShot(0, lambda: load_files(window, files))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QIcon, QKeyEvent, QKeySequence, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListView,
@@ -28,7 +28,17 @@ THUMB = QSize(96, 72)
 
 
 class HistoryList(QListWidget):
-    """The thumbnail strip, with a hint while it is empty."""
+    """The thumbnail strip, with a hint while it is empty; Delete (or Backspace) deletes the selection."""
+
+    deletePressed = Signal()  # noqa: N815
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        # Backspace too: the Mac keyboard's "delete" key.
+        if event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Backspace:
+            self.deletePressed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         super().paintEvent(event)
@@ -77,6 +87,7 @@ class HistoryStrip(QWidget):
     restoreRequested = Signal(object)  # noqa: N815
     exportRequested = Signal(object)  # noqa: N815
     continueRequested = Signal(object)  # noqa: N815
+    deleteRequested = Signal(object)  # noqa: N815 - History's Delete (button, Delete key, menu)
     resumeRequested = Signal(object)  # noqa: N815 - go on with a stopped run where it stopped
     compareRequested = Signal(object)  # noqa: N815 - compare the picture on view with this entry
     comparePhotoRequested = Signal(object)  # noqa: N815 - view this entry beside the photo
@@ -125,11 +136,25 @@ class HistoryStrip(QWidget):
         self.restore_button.clicked.connect(lambda: self._emit(self.restoreRequested))
         self.export_button.clicked.connect(lambda: self._emit(self.exportRequested))
         self.continue_button.clicked.connect(lambda: self._emit(self.continueRequested))
+        delete_tip = (
+            "Delete the selected run from History and from the kept session (Delete). A file you "
+            "exported stays where it is."
+        )
+        self.delete_button = QToolButton()
+        self.delete_button.setObjectName("DeleteEntryButton")
+        self.delete_button.setIcon(icon("remove"))
+        self.delete_button.setText("Delete")
+        self.delete_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.delete_button.setAutoRaise(True)
+        self.delete_button.setToolTip(delete_tip)
+        self.delete_button.clicked.connect(lambda: self._emit(self.deleteRequested))
+        self.list.deletePressed.connect(lambda: self._emit(self.deleteRequested))
         tools = QVBoxLayout()
         tools.setSpacing(2)
         tools.addWidget(self.restore_button)
         tools.addWidget(self.continue_button)
         tools.addWidget(self.export_button)
+        tools.addWidget(self.delete_button)
         tools.addStretch(1)
 
         layout = QHBoxLayout(self)
@@ -154,7 +179,7 @@ class HistoryStrip(QWidget):
     def add_entry(self, entry: HistoryEntry) -> None:
         """Show a new entry of the model's history, selected (without signalling the selection)."""
         self.entries.append(entry)
-        pixmap = thumbnail(entry.image, THUMB, self.devicePixelRatioF())
+        pixmap = thumbnail(entry.thumbnail_source, THUMB, self.devicePixelRatioF())
         picture = QIcon(pixmap)
         # The same pixels in every mode: a selected or hovered thumbnail is never tinted.
         picture.addPixmap(pixmap, QIcon.Mode.Selected)
@@ -198,6 +223,7 @@ class HistoryStrip(QWidget):
         self.restore_button.setEnabled(has)
         self.export_button.setEnabled(has)
         self.continue_button.setEnabled(has)
+        self.delete_button.setEnabled(has)
 
     def _on_clicked(self, item: QListWidgetItem) -> None:
         row = self.list.row(item)
@@ -219,7 +245,11 @@ class HistoryStrip(QWidget):
         item = self.list.itemAt(position)
         if item is None:
             return
-        entry = self.entries[self.list.row(item)]
+        where = self.list.viewport().mapToGlobal(position)
+        self.context_menu(self.entries[self.list.row(item)]).exec(where)
+
+    def context_menu(self, entry: HistoryEntry) -> QMenu:
+        """The right-click menu of an entry."""
         menu = QMenu(self)
         menu.addAction(icon("view"), "View", lambda: self.entrySelected.emit(entry))
         menu.addAction(
@@ -235,7 +265,8 @@ class HistoryStrip(QWidget):
             )
         menu.addAction(icon("run"), "Continue from this", lambda: self.continueRequested.emit(entry))
         menu.addAction(icon("export"), "Export…", lambda: self.exportRequested.emit(entry))
+        menu.addAction(icon("remove"), "Delete", lambda: self.deleteRequested.emit(entry))
         menu.addSeparator()
         menu.addAction("Compare with the picture on view", lambda: self.compareRequested.emit(entry))
         menu.addAction("View beside the photo", lambda: self.comparePhotoRequested.emit(entry))
-        menu.exec(self.list.viewport().mapToGlobal(position))
+        return menu

@@ -56,7 +56,7 @@ from ui.imports import (
     shown,
 )
 from ui.message_bar import Level, MessageBar
-from ui.model import Frame, HistoryEntry, RunModel, RunState
+from ui.model import Frame, HistoryEntry, Inputs, RunModel, RunState
 from ui.panels import CanvasSplitter, CollapsiblePane, StudioLayout, find_menu
 from ui.param_panel import ParamPanel
 from ui.photo_colours import TIP as PHOTO_COLOURS_TIP
@@ -68,8 +68,10 @@ from ui.recipes import JobRestorer
 from ui.recovery import Recovery
 from ui.regions import RegionsController
 from ui.result_view import ResultView
+from ui.session import Session
 from ui.settings import CACHE, DATA, SETTINGS, AppLocations, Settings, storage_banner
 from ui.style_list import StyleList
+from ui.undo import EditHistory, install_edit_menu
 from ui.variations import Variations
 from ui.warmup import warm_up
 from ui.worker import StylizeFn, Throttle, WeightsFactory
@@ -207,6 +209,11 @@ class MainWindow(QMainWindow):
         self.regions.edited.connect(self._on_regions_edited)
         self._connect()
         self.variations = Variations(self)  # Run > Variations: a grid of settings to choose from
+        # Undo and redo follow the model the widgets bind to (ui.undo); the session keeps History,
+        # the inputs and the settings between starts (ui.session; run_app restores it).
+        self.edits = EditHistory(self.model, self.params_panel.set_params, self._apply_inputs, self)
+        self.session = Session(self)
+        self.session.install_actions(install_edit_menu(self, self.edits), self.commands.quit)
         # Labels show file names, recipe values and error messages: text from outside, never HTML
         # (Qt would render "<img src=…>" in a name and read that file). No label here is meant as HTML.
         for label in self.findChildren(QLabel):
@@ -368,6 +375,8 @@ class MainWindow(QMainWindow):
         self.content_pane.problems.connect(self.show_problems)
         self.content_pane.openRequested.connect(self.open_content)
         self.style_list.changed.connect(self._on_styles_changed)
+        self.content_pane.imageChanged.connect(lambda _image: self._sync_inputs())
+        self.style_list.changed.connect(self._sync_inputs)
         self.style_list.problems.connect(self.show_problems)
         self.style_list.addRequested.connect(self.add_styles)
         self.params_panel.paramsChanged.connect(self._on_params_changed)
@@ -477,6 +486,16 @@ class MainWindow(QMainWindow):
         self._clear_stale_cannot_run()
         self._update_state()
         self._update_draft()
+
+    def _sync_inputs(self) -> None:
+        self.model.inputs = Inputs(self.content_pane.image, tuple(self.style_list.styles()))
+
+    def _apply_inputs(self, inputs: Inputs) -> None:
+        """Undo and redo put the inputs back through the panes, which tell the model."""
+        if inputs.content != self.content_pane.image:
+            self.content_pane.set_image(inputs.content)
+        if list(inputs.styles) != self.style_list.styles():
+            self.style_list.set_styles(list(inputs.styles))
 
     def _on_regions_edited(self) -> None:
         self._clear_stale_cannot_run()
@@ -1159,6 +1178,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        # Ctrl+Q and the close button alike: results never exported, or a run, are asked about first.
+        if not self._close_pending and not self.session.confirm_close():
+            event.ignore()
+            return
         if self.model.is_running:
             # Stop cooperatively and close once the thread has ended (see _on_run_ended);
             # blocking here would freeze the window for up to an iteration.
@@ -1168,6 +1191,7 @@ class MainWindow(QMainWindow):
             self._update_state()
             event.ignore()
             return
+        self.session.close()
         self.save_settings()
         event.accept()
 
@@ -1181,3 +1205,4 @@ class MainWindow(QMainWindow):
             if not self.model.shutdown(timeout_ms):
                 log.error("the run did not stop within %d ms", timeout_ms)
             self.autosave.clear()
+        self.session.shutdown()

@@ -26,6 +26,7 @@ from engine.records import Finished, Progress, Record, StopReason
 from engine.results import snapshot
 from engine.text import printable
 from ui.draft import Draft
+from ui.imports import ImportedImage
 from ui.qtutil import format_duration
 from ui.worker import Pictures, Snapshotter, StyleWorker, StylizeFn, Throttle, WeightsFactory
 
@@ -66,6 +67,13 @@ class HistoryEntry:
     image: QImage  # the result for display (full size)
     created: float = field(default_factory=time.time)
     label: str = ""  # e.g. "recovered"
+    # Saved to a file by Export (quitting asks before results that never were are let go).
+    exported: bool = False
+
+    @property
+    def thumbnail_source(self) -> QImage:
+        """The picture History's thumbnail is made from (a stored entry has a small one on disk)."""
+        return self.image
 
     @property
     def title(self) -> str:
@@ -92,6 +100,14 @@ class HistoryEntry:
             lines.append(printable(f.message))
         lines.append("Click to view · right-click to restore its settings, continue from it or export it")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What is being painted: the photo, and each style with its blend slider's value."""
+
+    content: ImportedImage | None = None
+    styles: tuple[tuple[ImportedImage, float], ...] = ()
 
 
 class Observed(Generic[T]):
@@ -121,6 +137,7 @@ class RunModel(QObject):
     """The parameters being edited, the run (its job, state and records) and the session's history."""
 
     params_changed = Signal(object)  # StyleParams, or None while the controls are invalid
+    inputs_changed = Signal(object)  # Inputs: the photo and styles in the window
     job_changed = Signal(object)  # StyleJob: the job of the run in progress, or of the last one
     state_changed = Signal(object)  # RunState
     record_changed = Signal(object)  # the newest record received (Progress or Finished)
@@ -131,6 +148,7 @@ class RunModel(QObject):
     devices_changed = Signal(object)  # list[str]: the usable devices, once known
     entry_added = Signal(object)  # HistoryEntry
     entry_dropped = Signal(object)  # HistoryEntry let go beyond HISTORY_LIMIT (before the new one is added)
+    entry_changed = Signal(object)  # HistoryEntry whose ``exported`` changed
     # The run's Finished record, untouched; its history entry (history[-1]) was added just before.
     finished = Signal(object)
     # The run ended without a Finished record: the message, and the entry that keeps its last
@@ -140,6 +158,7 @@ class RunModel(QObject):
     ended = Signal()
 
     params: Observed[StyleParams | None] = Observed(None, operator.eq)
+    inputs: Observed[Inputs] = Observed(Inputs(), operator.eq)
     job: Observed[StyleJob | None] = Observed(None)
     state: Observed[RunState] = Observed(RunState.IDLE)
     record: Observed[Record | None] = Observed(None)
@@ -298,6 +317,29 @@ class RunModel(QObject):
         self.history.append(entry)
         self.entry_added.emit(entry)
         return entry
+
+    def adopt(self, entries: list[HistoryEntry]) -> None:
+        """Take entries made earlier (a restored session) into the history; numbering goes on after them."""
+        for entry in entries:
+            self._numbers = max(self._numbers, entry.number)
+            while len(self.history) >= HISTORY_LIMIT:
+                self.entry_dropped.emit(self.history.pop(0))
+            self.history.append(entry)
+            self.entry_added.emit(entry)
+
+    def remove_entry(self, entry: HistoryEntry) -> None:
+        """Delete an entry from the history (History's Delete)."""
+        if entry not in self.history:
+            return
+        if self.viewing is entry:
+            self.viewing = None
+        self.history.remove(entry)
+        self.entry_dropped.emit(entry)
+
+    def mark_exported(self, entry: HistoryEntry) -> None:
+        if not entry.exported:
+            entry.exported = True
+            self.entry_changed.emit(entry)
 
     def view(self, entry: HistoryEntry | None) -> None:
         """Show a history entry instead of the run (None: the run again)."""

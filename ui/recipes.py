@@ -15,7 +15,7 @@ from engine.errors import InputError
 from engine.files import safe_exists
 from engine.metadata import read_recipe, sidecar_path
 from engine.params import StyleJob
-from engine.recipe import job_from_recipe
+from engine.recipe import job_from_recipe, relocated_job
 from ui.image_pane import ContentPane
 from ui.imports import ImageImporter, ImportedImage, check_input_file, error_text, shown
 from ui.message_bar import Level
@@ -86,7 +86,8 @@ class JobRestorer:
                 if safe_exists(candidate):
                     check_input_file(candidate)
             recipe = read_recipe(path)
-            job = job_from_recipe(recipe, source=path)
+            # A picture exported with file names only finds its inputs beside it (as --continue does).
+            job = relocated_job(recipe, job_from_recipe(recipe, source=path), path.parent)
         except InputError as error:
             named = error.path if error.path is not None else path
             self.say(f"No recipe restored: {error_text(error, named.name)}", Level.ERROR)

@@ -25,9 +25,17 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 from engine.errors import InputError
 from engine.files import TEMP_PREFIX, describe_os_error
 from engine.params import StyleParams
+from engine.recipe import EMBED_DEFAULT, Embed
 from engine.text import printable
 
 log = logging.getLogger(__name__)
+
+# JPEG and WebP quality of an export (what the command line writes too: engine.results.OutputSpec).
+DEFAULT_EXPORT_QUALITY = 95
+# The kept session's disk, by default: forty 1024 px results as 16-bit PNGs are about 180 MB, so
+# 2 GB keeps a long day's work (a few hundred results) without surprising anyone's disk.
+DEFAULT_SESSION_LIMIT_MB = 2048
+MIN_SESSION_LIMIT_MB = 50
 
 ORGANIZATION = "Painterly"
 APPLICATION = "Painterly"
@@ -38,7 +46,7 @@ CONFIG_ENV = "PAINTERLY_CONFIG_DIR"
 class AppLocations:
     # None: the platform's usual settings store (registry, plist, ~/.config).
     config_dir: Path | None
-    # Autosave (crash recovery) and the log.
+    # Autosave (crash recovery), the kept session (History, photo, styles) and the log.
     data_dir: Path
     # Copies of dropped or pasted image data, so every job input is a file a recipe can name.
     cache_dir: Path
@@ -131,7 +139,7 @@ def storage_banner(problems: list[FolderProblem]) -> str:
         text
         for role, text in (
             (SETTINGS, "settings last until it closes"),
-            (DATA, "autosave is off"),
+            (DATA, "autosave is off and History is not kept after it closes"),
             (CACHE, "pasted images go to a temporary folder"),
         )
         if role in roles
@@ -254,3 +262,37 @@ class Settings:
 
     def set_last_params(self, params: StyleParams) -> None:
         self._set("params/last", json.dumps(params.to_dict()))
+
+    # -- export ---------------------------------------------------------------
+    def export_quality(self) -> int:
+        """JPEG and WebP quality, 1..100 (100: lossless WebP)."""
+        return self._int("export/quality", DEFAULT_EXPORT_QUALITY, 1, 100)
+
+    def set_export_quality(self, value: int) -> None:
+        self._set("export/quality", str(int(value)))
+
+    def export_embed(self) -> Embed:
+        """What an exported file tells about its inputs (engine.recipe.Embed)."""
+        try:
+            return Embed(self._str("export/embed", EMBED_DEFAULT.value))
+        except ValueError:
+            return EMBED_DEFAULT
+
+    def set_export_embed(self, value: Embed) -> None:
+        self._set("export/embed", Embed(value).value)
+
+    # -- the kept session -----------------------------------------------------
+    def session_limit_mb(self) -> int:
+        """How much disk the kept session (History's pictures, the inputs) may use, in MiB."""
+        return self._int("session/limit_mb", DEFAULT_SESSION_LIMIT_MB, MIN_SESSION_LIMIT_MB, 10_000_000)
+
+    def set_session_limit_mb(self, value: int) -> None:
+        self._set("session/limit_mb", str(int(value)))
+
+    def _int(self, key: str, default: int, low: int, high: int) -> int:
+        value = self._value(key, default)
+        try:
+            number = int(str(value))
+        except ValueError:
+            return default
+        return min(max(number, low), high)

@@ -44,7 +44,9 @@ def test_export_embeds_the_recipe_as_the_command_line_does(
     assert recipe["job"]["params"] == finished.job.params.to_dict()
     assert recipe["iterations"] == finished.iterations
     assert recipe["weights_id"] == finished.weights_id
-    assert [Path(s["path"]).name for s in recipe["inputs"]["styles"]] == ["painting.png", "painting2.jpg"]
+    # File names only, by default (the export's privacy choice): no folders.
+    assert [s["name"] for s in recipe["inputs"]["styles"]] == ["painting.png", "painting2.jpg"]
+    assert all("path" not in s for s in recipe["inputs"]["styles"])
     assert recipe["job"]["blend"] == [100.0, 40.0]
     assert load_image(target).size == (32, 24)
     assert window.message_bar.level is Level.INFO
@@ -86,7 +88,8 @@ def test_export_and_reopen_the_recipe_restores_parameters_and_inputs(
 ) -> None:
     window = _finished_run(make_window, images, qtbot, style_weight=42.5, seed=1234, tv_weight=0.2)
     made_with = window.history.entries[-1].finished.job
-    target = tmp_path / "made.png"
+    # Saved beside its inputs: a recipe with file names only (the default) finds them there.
+    target = images["content"].parent / "made.png"
     prompter.save_answer = (target, EXPORT_FORMATS[0][0])
     window.export_result()
 
@@ -106,7 +109,7 @@ def test_reopening_a_recipe_whose_inputs_are_gone_restores_the_parameters(
     make_window: Any, images: dict[str, Path], qtbot: Any, prompter: Any, tmp_path: Path
 ) -> None:
     window = _finished_run(make_window, images, qtbot, preset="default", style_weight=7.0)
-    target = tmp_path / "made.webp"
+    target = images["content"].parent / "made.webp"
     prompter.save_answer = (target, "WebP image (*.webp)")
     window.export_result()
     images["style2"].unlink()

@@ -21,6 +21,10 @@ class FakePrompter(Prompter):
         self.save_answer: tuple[Path | None, str] | None = None
         self.ask_answer = True
         self.asked: list[tuple[str, str]] = []
+        # choose(): the index answered (None: the first choice, as Enter would); every question asked.
+        self.choose_answer: int | None = None
+        self.chosen: list[tuple[str, str, list[str]]] = []
+        self.save_options: Any = None  # the options widget the last save dialog would have shown
 
     def open_images(self, title: str, folder: Path | None, multiple: bool = False) -> list[Path]:
         return self.open_answers.pop(0) if self.open_answers else []
@@ -29,9 +33,14 @@ class FakePrompter(Prompter):
         return self.file_answer
 
     def save_file(
-        self, title: str, suggested: Path, filters: list[str], selected: str
+        self, title: str, suggested: Path, filters: list[str], selected: str, options: Any = None
     ) -> tuple[Path | None, str]:
+        self.save_options = options
         return self.save_answer if self.save_answer is not None else (None, selected)
+
+    def choose(self, title: str, text: str, choices: list[str], cancel: int) -> int:
+        self.chosen.append((title, text, list(choices)))
+        return 0 if self.choose_answer is None else self.choose_answer
 
     def ask(self, title: str, text: str, accept: str, reject: str) -> bool:
         self.asked.append((title, text))
