@@ -283,6 +283,8 @@ ENUM_TEXT: dict[str, str] = {
     "deeplearning-ai": "deeplearning.ai course",
     "udacity": "Udacity PyTorch tutorial",
     "keras": "TensorFlow / Keras tutorial",
+    "gram": "Gram matrices (Gatys et al.)",
+    "mean-covariance": "Mean and covariance (Wasserstein-2)",
     "isotropic": "Isotropic (keeps edges)",
     "squared-mean": "Squared, mean (TF report)",
     "abs-sum": "Absolute, sum (tf.image)",

@@ -308,6 +308,12 @@ FIELD_SPECS: dict[str, FieldSpec] = {
         "How loss values are scaled. A preset's weights only mean what they meant in its source under its "
         "own scaling; 'Normalised' keeps a weight's effect the same at any picture size.",
     ),
+    "style_statistic": FieldSpec(
+        "Style matching",
+        "What of the painting the picture must match: its feature correlations (Gatys et al.'s Gram "
+        "matrices, the recipe of every preset), or their mean and spread (a Wasserstein distance), which "
+        "pulls harder toward the painting: lower the style weight with it.",
+    ),
     "tv_norm": FieldSpec(
         "Smoothness kind",
         "How the smoothness term measures jitter: isotropic keeps edges sharp; the squared and absolute "
