@@ -117,7 +117,7 @@ class ExportOptions(QWidget):
         self.quality_slider.valueChanged.connect(self.quality.setValue)
         self.quality.valueChanged.connect(self.quality_slider.setValue)
         self.quality.setValue(quality)
-        self.quality_label = QLabel("Quality")
+        self.quality_label = QLabel("JPEG/WebP quality")
         self.quality_label.setToolTip(quality_tip)
         row = QHBoxLayout()
         row.addWidget(self.quality_slider, 1)

@@ -244,20 +244,17 @@ class Session(QObject):
         if not running and not unkept:
             self.decision = Decision.KEEP
             return True
-        count = len(unkept) + (1 if running else 0)
-        results = f"{count} result{'s' if count != 1 else ''}"
-        what = (
-            "A run is in progress. "
-            + (f"History also holds {len(unkept)} result(s) never exported. " if unkept else "")
-            if running
-            else f"History holds {results} never exported. "
-        )
+        results = f"{len(unkept)} result{'s' if len(unkept) != 1 else ''} never exported"
+        if running:
+            what = "A run is in progress" + (f", and History holds {results}." if unkept else ".")
+        else:
+            what = f"History holds {results}."
         prompter = self.window.prompter
         if not self.persistent:
             choice = prompter.choose(
                 "Quit and lose History?",
-                what + "History cannot be kept for next time here (the data folder cannot be written): "
-                "quitting lets the pictures go. Cancel and export what you want to keep.",
+                f"{what}\n\nHistory cannot be kept for next time here (the data folder cannot be "
+                "written), so quitting lets these pictures go. Cancel to export what you want to keep.",
                 [QUIT_UNKEPT, CANCEL],
                 cancel=1,
             )
@@ -265,12 +262,14 @@ class Session(QObject):
                 return False
             self.decision = Decision.DISCARD
             return True
-        stop = "stops the run and keeps its picture so far, with" if running else "keeps"
+        stops = "The run stops and its picture so far is kept; " if running else ""
         choice = prompter.choose(
             "Keep this session for next time?",
-            what + f"Keep for next time {stop} History, the photo, the styles and the settings: Painterly "
-            "opens with them next time. Discard lets the pictures never exported go and starts empty "
-            "next time (files you exported are not touched).",
+            f"{what}\n\n"
+            f"Keep for next time: {stops}Painterly opens next time with History, the photo, the styles "
+            "and the settings as they are now.\n\n"
+            f"Discard: {'the run stops; ' if running else ''}the results never exported are let go and "
+            "Painterly starts empty next time. Files you exported are not touched.",
             [KEEP, DISCARD, CANCEL],
             cancel=2,
         )

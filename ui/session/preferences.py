@@ -23,6 +23,7 @@ class PreferencesDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("PreferencesDialog")
         self.setWindowTitle("Preferences")
+        self.setMinimumWidth(520)
         self.settings = settings
         tip = (
             "History's pictures (PNG with their recipes), their thumbnails and copies of the "
@@ -49,7 +50,10 @@ class PreferencesDialog(QDialog):
         self.usage.setTextFormat(Qt.TextFormat.PlainText)
         self.usage.setWordWrap(True)
         self.usage.setToolTip("Where the kept session lives and how much of the limit it uses")
+        heading = QLabel("History between starts")
+        heading.setObjectName("Heading")
         form = QFormLayout()
+        form.addRow(heading)
         form.addRow(label, self.limit)
         form.addRow("", self.usage)
         buttons = QDialogButtonBox(
