@@ -163,7 +163,8 @@ def _run(args: argparse.Namespace, output: Path, suffix: str, width: int, height
     def step_compare() -> None:
         grab("compare")
         window.result.compare.setValue(0)
-        window.close()
+        # exit, not close: closing may ask whether to keep the session (a modal question nobody answers).
+        app.exit(0)
 
     QTimer.singleShot(1200, step_empty)
     # Never hang a CI job: give up after a generous time.

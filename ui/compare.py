@@ -62,6 +62,8 @@ class Comparison(QObject):
         model.draft_changed.connect(lambda _draft: self.follow())
         model.frame_changed.connect(self._on_frame)
         model.entry_added.connect(lambda _entry: self.follow())
+        # A finished run's entry is added while the run is still ending: named again once it has.
+        model.state_changed.connect(lambda _state: self.follow())
         model.entry_dropped.connect(self._on_entry_dropped)
         self.follow()
 

@@ -108,7 +108,7 @@ def test_a_history_entry_compares_with_the_picture_on_view(make_window: Any, ima
     assert view.labels == ("Run #2", "Run #1")
     assert view.reference_image().pixelColor(0, 0) == QColor("#ff0000")
     assert 0 < view.split < 1 and view.showing_reference > 0  # the split opens by itself
-    assert window.result.compare_button.text() == "Compare: Run #1"
+    assert window.result.compare_button.text() == "Compare: Run #1 ▾"
     # Back to the photo from the view's Compare menu.
     window.result.compare_menu.aboutToShow.emit()
     texts = [action.text() for action in window.result.compare_menu.actions()]
@@ -119,3 +119,14 @@ def test_a_history_entry_compares_with_the_picture_on_view(make_window: Any, ima
     window.history.comparePhotoRequested.emit(first)
     assert view.labels == ("Run #1", "Photo")
     assert view.result_item.pixmap().toImage().pixelColor(0, 0) == QColor("#ff0000")
+
+
+def test_a_finished_run_is_named_by_its_number(make_window: Any, images: dict[str, Path], qtbot: Any) -> None:
+    from uihelpers import tiny_params, wait_for_run
+
+    window = make_window()
+    load_inputs(window, images)
+    tiny_params(window, iterations=2)
+    window.start_run()
+    wait_for_run(qtbot, window)
+    assert window.result.view.labels[0] == f"Run #{window.history.entries[-1].number}"
