@@ -240,12 +240,18 @@ class StyleParams:
     # For NOISE: the share of noise mixed with the content image (1 = pure noise).
     noise_ratio: float = 1.0
     content_layers: LayerWeights = (("relu4_2", 1.0),)
+    # Not relu5_1, departing from Gatys et al.: its Gram matrix describes whole objects of the painting
+    # (a relu5_1 position sees about 200 px of it), and matching it pastes them into the photo. With
+    # figurative paintings at 256 px (tubingen; benchmarks/contact_sheet.py), relu1_1-relu5_1 pasted
+    # Escher's sphere and hand and the seated nude's figure into the sky; relu5_1 at a quarter weight
+    # still did; without it none appeared, while Starry Night keeps its flowing, curling strokes (its
+    # largest spirals shrink: the Bold texture preset keeps relu5_1 for them). It also ends the network
+    # at relu4_2, a block earlier: less work per iteration.
     style_layers: LayerWeights = (
         ("relu1_1", 1.0),
         ("relu2_1", 1.0),
         ("relu3_1", 1.0),
         ("relu4_1", 1.0),
-        ("relu5_1", 1.0),
     )
     style_statistic: StyleStatistic = StyleStatistic.GRAM
     content_weight: float = 1.0

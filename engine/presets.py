@@ -64,8 +64,9 @@ _PRESET_LIST = (
         group=GROUP_BY_LOOK,
         description=(
             "Our recipe: normalised losses (a weight means the same at any size), content from relu4_2, "
-            "style from relu1_1-relu5_1 equally weighted, average pooling, a light isotropic TV term, "
-            "L-BFGS from the photo. Tuned for the best look in the least time on the test images."
+            "style from relu1_1-relu4_1 equally weighted (not relu5_1, whose statistics describe whole "
+            "objects: faces, hands and figures of a painting would be pasted into the photo), average "
+            "pooling, a light isotropic TV term, L-BFGS from the photo."
         ),
         source="Painterly (tuned on tubingen.jpg / starry_night.jpg and the other test paintings)",
         params=StyleParams(),
@@ -77,12 +78,14 @@ _PRESET_LIST = (
         group=GROUP_BY_LOOK,
         description=(
             "Balanced with the painting pushed further: four times the style weight, the painting seen "
-            "1.5 times larger (so its brush marks come out 1.5 times larger in the picture) and half the "
-            "smoothing, so strokes and impasto cover the photo more; its shapes still read."
+            "1.5 times larger (so its brush marks come out 1.5 times larger in the picture), half the "
+            "smoothing, and relu5_1 among the style layers for the largest motifs (Starry Night's big "
+            "spirals). Best with textured paintings: with figurative ones it can copy their objects."
         ),
         source="Painterly (Balanced, with the style balance and brush size raised)",
         params=StyleParams(
             preset="bold-texture",
+            style_layers=tuple((name, 1.0) for name in _GATYS_STYLE),
             style_weight=StyleParams.style_weight * 4,
             style_scale=1.5,
             tv_weight=StyleParams.tv_weight / 2,
