@@ -130,7 +130,7 @@ def test_selected_history_thumbnail_is_not_tinted(qtbot: Any) -> None:
     strip.resize(500, 160)
     image = QImage(THUMB, QImage.Format.Format_RGB32)
     image.fill(QColor(40, 120, 200))
-    entry = SimpleNamespace(image=image, title="#1", details="run 1", number=1)
+    entry = SimpleNamespace(image=image, thumbnail_source=image, title="#1", details="run 1", number=1)
     strip.add_entry(entry)  # type: ignore[arg-type]
     strip.show()
     qtbot.waitExposed(strip)

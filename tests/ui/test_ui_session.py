@@ -494,3 +494,19 @@ def test_restoring_a_damaged_session_says_so_once_and_starts_empty(
     assert window.message_bar.level is Level.WARNING
     assert "could not be restored" in window.message_bar.text and "\n" not in window.message_bar.text
     assert window.model.history == []
+
+
+def test_the_models_limit_on_entries_says_when_it_lets_one_go(
+    make_window: Any, images: dict[str, Path], qtbot: Any, monkeypatch: Any
+) -> None:
+    from ui import model as model_module
+    from ui.session import controller
+
+    monkeypatch.setattr(model_module, "HISTORY_LIMIT", 2)
+    monkeypatch.setattr(controller, "HISTORY_LIMIT", 2)
+    window = _session_with_two_runs(make_window, images, qtbot)
+    window.message_bar.dismiss()
+    _run(window, qtbot, seed=21)
+    assert [e.number for e in window.model.history] == [2, 3]
+    assert window.message_bar.level is Level.WARNING
+    assert "at most 2 runs: run #1, never exported" in window.message_bar.text

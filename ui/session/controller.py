@@ -32,7 +32,7 @@ from engine.recipe import Embed, build_recipe, without_folders
 from engine.results import OutputSpec, write_result
 from ui.imports import ImportedImage, error_text, shown
 from ui.message_bar import Level
-from ui.model import HistoryEntry
+from ui.model import HISTORY_LIMIT, HistoryEntry
 from ui.qtutil import qimage_png_bytes, rgb_to_qimage, shrink
 from ui.session.archive import FILTER, SUFFIX, read_session, write_session
 from ui.session.entries import StoredEntry
@@ -84,6 +84,7 @@ class Session(QObject):
         self.decision: Decision | None = None
         self.closed = False
         self._failure_said = False
+        self._removing = False
         self._opened_folders: list[Path] = []  # session files opened without a data folder
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -124,6 +125,22 @@ class Session(QObject):
         if record is not None and not self.closed:
             self.store.remove_entry(record)
             self.schedule()
+        if not self._removing and not entry.exported and not self.closed:
+            # The model's own limit on entries held in memory (ui.model.HISTORY_LIMIT), not a choice
+            # made here: said, so a picture never goes unnoticed.
+            self.window.show_message(
+                f"History holds at most {HISTORY_LIMIT} runs: run #{entry.number}, never exported, was "
+                "let go to make room.",
+                Level.WARNING,
+            )
+
+    def _remove(self, entry: HistoryEntry) -> None:
+        """Take an entry out of History on purpose (Delete, the disk limit, opening a session)."""
+        self._removing = True
+        try:
+            self.model.remove_entry(entry)
+        finally:
+            self._removing = False
 
     def _on_changed(self, entry: HistoryEntry) -> None:
         record = self.records.get(entry.number)
@@ -187,7 +204,7 @@ class Session(QObject):
                     usage -= self.store.path(member).stat().st_size
                 except OSError:
                     pass
-            self.model.remove_entry(entry)
+            self._remove(entry)
             dropped.append(entry)
         lost = [entry for entry in dropped if not entry.exported]
         if lost:
@@ -224,7 +241,7 @@ class Session(QObject):
             "Cancel",
         ):
             return False
-        self.model.remove_entry(entry)
+        self._remove(entry)
         if not self.model.history and self.model.viewing is None:
             self.window.result.view.set_result(None)
         self.window.statusBar().showMessage(f"Deleted run #{entry.number} from History", 5000)
@@ -551,7 +568,7 @@ class Session(QObject):
             )
             return False
         for entry in list(self.model.history):
-            self.model.remove_entry(entry)
+            self._remove(entry)
         self.store.flush()
         if self.persistent:
             shutil.rmtree(self.store.folder, ignore_errors=True)
