@@ -46,8 +46,8 @@ class HistoryList(QListWidget):
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().placeholderText().color())
             painter.drawText(
-                self.viewport().rect(),
-                Qt.AlignmentFlag.AlignCenter,
+                self.viewport().rect().adjusted(8, 4, -8, -4),  # wrapped, never cut at the sides
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                 "Finished and stopped runs appear here, so you can compare, restore and export them",
             )
             painter.end()
