@@ -38,7 +38,14 @@ from ui.session.archive import FILTER, SUFFIX, read_session, write_session
 from ui.session.entries import StoredEntry
 from ui.session.manifest import INPUTS, EntryRecord, Manifest, StoredInput
 from ui.session.preferences import PreferencesDialog
-from ui.session.store import INPUT_SUFFIXES, InputFile, SessionStore, input_in, recipe_hashes
+from ui.session.store import (
+    INPUT_SUFFIXES,
+    THUMBNAIL_EDGE,
+    InputFile,
+    SessionStore,
+    input_in,
+    recipe_hashes,
+)
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -47,8 +54,6 @@ log = logging.getLogger(__name__)
 
 # The manifest follows the inputs and settings after this pause: one write per burst of changes.
 MANIFEST_DELAY_MS = 500
-# History's thumbnails are 96 x 72 logical pixels; kept at twice that for high-DPI screens.
-THUMBNAIL_EDGE = 192
 KEEP, DISCARD, CANCEL = "Keep for next time", "Discard", "Cancel"
 QUIT_UNKEPT = "Quit without keeping"
 
@@ -116,8 +121,7 @@ class Session(QObject):
         record = EntryRecord(entry.number, entry.created, recipe, entry.label, entry.exported)
         self.records[entry.number] = record
         if self.persistent:
-            thumbnail = qimage_png_bytes(shrink(entry.image, THUMBNAIL_EDGE))
-            self.store.store_entry(record, entry.finished, thumbnail)
+            self.store.store_entry(record, entry.finished, entry.image)
             self.schedule()
 
     def _on_dropped(self, entry: HistoryEntry) -> None:
