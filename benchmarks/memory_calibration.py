@@ -3,6 +3,8 @@
     python benchmarks/memory_calibration.py [--sizes 256,512,768] [--device cpu] [--precision bfloat16]
 
 Each size runs in a fresh process so the peak (VmHWM on Linux; max allocated on CUDA) is its own.
+The estimate is of a run that gives freed memory back (engine.hostmemory's reuse off: the plan adds
+REUSE_PEAK_FACTOR for that itself), so the runs here keep it off unless ``--heap-reuse``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import json, sys, torch
 sys.path.insert(0, {root!r})
 from engine.params import StyleJob, StyleParams
 from engine.stylize import stylize
+import engine.run.fallback
+if not {heap_reuse!r}:
+    engine.run.fallback.may_keep_freed_memory = lambda *args: False
 from engine.device import network_setup
 from engine.memory import estimate_peak_bytes
 params = StyleParams(size={size}, iterations=3, coarse_to_fine=False, device={device!r},
@@ -49,6 +54,7 @@ def main() -> None:
     parser.add_argument("--optimizer", default="lbfgs")
     parser.add_argument("--tile", type=int, default=0)
     parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16 (the network's)")
+    parser.add_argument("--heap-reuse", action="store_true", help="let runs keep freed memory (hostmemory)")
     args = parser.parse_args()
     work = Path("/tmp/painterly-calibration")
     work.mkdir(exist_ok=True)
@@ -66,6 +72,7 @@ def main() -> None:
             optimizer=args.optimizer,
             tile=args.tile,
             precision=args.precision,
+            heap_reuse=args.heap_reuse,
             content=str(content),
             style=str(style),
         )

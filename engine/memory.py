@@ -27,11 +27,15 @@ GiB = 1024**3
 # Calibration (benchmarks/memory_calibration.py, CPU, float32, Adam so that no L-BFGS history
 # hides in the slope; 256/512/1024 px on 4:3 images): the measured peak grew by 2.28 KiB per
 # pixel, 1.7 times the analytic sum of kept activations (autograd also keeps the conv inputs'
-# gradients and the allocator's slack), on top of ~1.0 GiB of PyTorch runtime, images and weight
-# unpacking.  On CUDA the context lives outside the allocator; cuDNN's workspace is the overhead
-# there (not yet measured on a GPU).
+# gradients and the allocator's slack), on top of ~1.1 GiB of PyTorch runtime, images and weight
+# unpacking.  Measured again with the network's precision and layout (freed memory given back,
+# torch 2.14, 2-core Xeon): float32 contiguous 1254 / 1597 / 2915 MiB, float32 channels-last
+# 1272 / 1639 / 3104, bfloat16 channels-last 1184 / 1527 / 2710; this model says 1253 / 1572 /
+# 2847, 1276 / 1663 / 3213 and 1222 / 1522 / 2723 (loss_copy_bytes is the difference the layout
+# and precision make besides the activations' own size).  On CUDA the context lives outside the
+# allocator; cuDNN's workspace is the overhead there (not yet measured on a GPU).
 ACTIVATION_FACTOR = 1.7
-RUNTIME_OVERHEAD = {"cpu": 990 * MiB, "cuda": 512 * MiB, "mps": 512 * MiB}
+RUNTIME_OVERHEAD = {"cpu": 1090 * MiB, "cuda": 512 * MiB, "mps": 512 * MiB}
 # Leave this share of the free memory unused: fragmentation and other programs.
 HEADROOM = 0.85
 
@@ -41,19 +45,11 @@ def _dtype_bytes(precision: Precision) -> int:
     return 4 if precision in (Precision.FLOAT32, Precision.AUTO) else 2
 
 
-def activation_bytes(
-    width: int,
-    height: int,
-    last_layer: str,
-    precision: Precision,
-    pooling: Pooling,
-    loss_layers: tuple[str, ...] = (),
-) -> int:
+def activation_bytes(width: int, height: int, last_layer: str, precision: Precision, pooling: Pooling) -> int:
     """Bytes of the activations autograd keeps for one forward/backward pass.
 
-    In reduced precision conv1_1 stays float32 (engine.run.network), its output is kept once more
-    as the next convolution's reduced-precision input, and the losses keep a float32 copy of every
-    layer they read (their arithmetic is float32, engine.losses).
+    In reduced precision conv1_1 stays float32 (engine.run.network) and its output is kept once
+    more as the next convolution's reduced-precision input.
     """
     size = _dtype_bytes(precision)
     total = 0
@@ -66,8 +62,28 @@ def activation_bytes(
                 total += CHANNELS[name] * positions * size
             if name.startswith("pool") and pooling is Pooling.MAX:
                 total += CHANNELS[name] * positions * 8  # int64 argmax indices
-        if size < 4 and name in loss_layers and name not in ("relu1_1", "conv1_1"):
-            total += CHANNELS[name] * positions * 4
+    return total
+
+
+def loss_copy_bytes(
+    width: int, height: int, params: StyleParams, precision: Precision, channels_last: bool
+) -> int:
+    """Bytes of the float32 copies the losses keep for the backward pass (engine.losses).
+
+    A Gram matrix flattens its layer to (channels, positions): a copy when the layer is
+    channels-last or not float32. A content term computes in float32: a copy when it is not.
+    Measured (benchmarks/memory_calibration.py, Adam, 512 -> 1024 px): float32 channels-last grew
+    2.54 KiB per pixel against contiguous float32's 2.29; these copies are 0.48 KiB of it.
+    """
+    reduced = _dtype_bytes(precision) < 4
+    total = 0
+    for names, copied in (
+        ({n for n, _ in params.active_style_layers}, channels_last or reduced),
+        ({n for n, _ in params.active_content_layers}, reduced),
+    ):
+        for name in names if copied else ():
+            stride = STRIDE[name]
+            total += CHANNELS[name] * (height // stride or 1) * (width // stride or 1) * 4
     return total
 
 
@@ -98,21 +114,28 @@ def estimate_peak_bytes(
     content_size: tuple[int, int],
     device_type: str = "cpu",
     network: Precision | None = None,
+    channels_last: bool = False,
 ) -> int:
     """Peak memory of the job on a device of this type: the largest of its pyramid levels' peaks.
 
     ``network`` is the precision the network will run in (``params.precision`` resolved on the
     device, engine.device.network_setup); None counts ``params.precision`` as it is, AUTO as float32.
+    ``channels_last``: the network's layout (network_setup's choice).
     """
     precision = network if network is not None and params.precision is Precision.AUTO else params.precision
     return max(
-        _level_peak_bytes(params, size, iterations, device_type, precision)
+        _level_peak_bytes(params, size, iterations, device_type, precision, channels_last)
         for size, iterations in _levels(params, content_size)
     )
 
 
 def _level_peak_bytes(
-    params: StyleParams, size: tuple[int, int], iterations: int, device_type: str, precision: Precision
+    params: StyleParams,
+    size: tuple[int, int],
+    iterations: int,
+    device_type: str,
+    precision: Precision,
+    channels_last: bool,
 ) -> int:
     width, height = size
     last = params.deepest_layer
@@ -122,8 +145,8 @@ def _level_peak_bytes(
         active_w, active_h = min(width, crop), min(height, crop)
     else:
         active_w, active_h = width, height
-    loss_layers = tuple(name for name, _ in params.active_content_layers + params.active_style_layers)
-    activations = activation_bytes(active_w, active_h, last, precision, params.pooling, loss_layers)
+    activations = activation_bytes(active_w, active_h, last, precision, params.pooling)
+    copies = loss_copy_bytes(active_w, active_h, params, precision, channels_last)
     # Content targets (float32) for the content layers. Tiled runs keep the whole-image maps in host
     # memory and move one tile's window at a time to the device.
     target_w, target_h = (width, height) if device_type == "cpu" else (active_w, active_h)
@@ -134,6 +157,7 @@ def _level_peak_bytes(
     grams = sum(CHANNELS[n] ** 2 * 4 * 3 for n, _ in params.active_style_layers)
     total = (
         ACTIVATION_FACTOR * activations
+        + copies
         + targets
         + grams
         + optimizer_bytes(width, height, params, tiled, iterations)
@@ -205,7 +229,7 @@ def plan_memory(
     budget = int(free * HEADROOM)
 
     def estimate_of(changed: StyleParams) -> int:
-        return estimate_peak_bytes(changed, content_size, device_type, setup.precision)
+        return estimate_peak_bytes(changed, content_size, device_type, setup.precision, setup.channels_last)
 
     estimate = estimate_of(params)
     network = setup.describe()

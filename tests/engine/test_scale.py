@@ -231,7 +231,8 @@ def test_run_adopts_the_memory_plan_when_it_would_not_fit(images, weights, monke
     import engine.run.fallback as stylize_module
 
     # Eight iterations can fill more than five L-BFGS steps of history, so history 5 is smaller.
-    params = StyleParams(size=160, iterations=8, coarse_to_fine=False, device="cpu")
+    # float32: the layout plan_memory assumes is then the one estimate_peak_bytes counts by default.
+    params = StyleParams(size=160, iterations=8, coarse_to_fine=False, device="cpu", precision="float32")
     whole = estimate_peak_bytes(params, (160, 120))
     smaller = estimate_peak_bytes(params.replace(lbfgs_history=5), (160, 120))
     budget = (whole + smaller) / 2 / 0.85  # room for the smaller footprint only
