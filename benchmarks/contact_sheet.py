@@ -35,9 +35,9 @@ def _value(text: str) -> object:
 
 
 def measure(image: np.ndarray, job) -> dict[str, float]:
-    """A picture's content error (relu4_2) and style errors (relu1_1..relu5_1, equal weights) against
-    the job's inputs at the picture's size, by both statistics, in our normalised convention: the
-    old default's objective terms (Gram) and the mean-covariance distance, unweighted."""
+    """A picture's content error (relu4_2) and style errors (relu1_1..relu5_1, equal weights: Gatys'
+    layers, fixed here whatever the default is) against the job's inputs at the picture's size, by
+    both statistics, in our normalised convention, unweighted: the same yardstick for every recipe."""
     import torch
 
     from engine.imageio import load_image
@@ -52,7 +52,8 @@ def measure(image: np.ndarray, job) -> dict[str, float]:
     picture = to_tensor(image)
     out: dict[str, float] = {}
     for statistic in StyleStatistic:
-        params = StyleParams(style_statistic=statistic, style_weight=1.0, device="cpu")
+        layers = tuple((f"relu{block}_1", 1.0) for block in range(1, 6))
+        params = StyleParams(style_statistic=statistic, style_weight=1.0, style_layers=layers, device="cpu")
         network = Network.build(load_weights("default"), params, torch.device("cpu"), torch.float32)
         targets = style_targets(network, [painting], (1.0,), params, max(width, height))
         loss = make_loss(network, params, content_features(network, content, params, (width, height)),

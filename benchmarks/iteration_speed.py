@@ -1,6 +1,6 @@
 """Seconds per iteration of the default preset at one size, in a fresh process (median after warm-up).
 
-    .venv/bin/python benchmarks/iteration_speed.py --size 512 --iterations 12
+    .venv/bin/python benchmarks/iteration_speed.py --size 512 --iterations 12 [--set field=JSON ...]
 
 Used to compare two versions of the engine on the same machine in one sitting (this machine's
 speed varies between days, so only ratios measured together mean anything).
@@ -25,13 +25,16 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="change a parameter")
     args = parser.parse_args()
+    changes = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
 
     from engine.params import StyleJob, StyleParams
     from engine.records import Finished
     from engine.stylize import stylize
 
     params = StyleParams(size=args.size, iterations=args.iterations, coarse_to_fine=False, device="cpu")
+    params = params.replace(**changes)
     job = StyleJob(IMAGES / "tubingen.jpg", (IMAGES / "starry_night.jpg",), params)
     started = time.perf_counter()
     stamps: list[float] = []
@@ -47,6 +50,7 @@ def main() -> int:
         json.dumps(
             {
                 "size": args.size,
+                "changes": changes,
                 "median_s_per_iter": round(statistics.median(steps), 4),
                 "steps": [round(s, 3) for s in steps],
                 "first_record_s": round(first_record or 0.0, 3),
