@@ -41,6 +41,7 @@ LABEL_COLOUR = (20, 20, 20)
 DETAIL_COLOUR = (90, 90, 90)
 PLACEHOLDER = (225, 225, 225)  # where a tile was not made (the run was stopped)
 MAX_TITLE_LINES = 3
+SEPARATORS = ("·", "-", "–")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class SheetLayout:
     columns: int
     rows: int
     font_size: int
-    caption_lines: int
+    # Lines of caption under the tiles of each row (each row as tall as its longest caption).
+    caption_lines: tuple[int, ...]
     title_lines: int = 0
 
     @property
@@ -64,10 +66,12 @@ class SheetLayout:
         return round(self.font_size * 1.3)
 
     @property
-    def cell(self) -> tuple[int, int]:
+    def cell_width(self) -> int:
         # As wide as the tile's long edge, so portrait tiles still get a readable caption width.
-        width, height = self.tile
-        return max(width, height), height + self.gap // 2 + self.caption_lines * self.line_height
+        return max(self.tile)
+
+    def row_height(self, row: int) -> int:
+        return self.tile[1] + self.gap // 2 + self.caption_lines[row] * self.line_height
 
     @property
     def title_height(self) -> int:
@@ -75,19 +79,18 @@ class SheetLayout:
 
     @property
     def size(self) -> tuple[int, int]:
-        cell_w, cell_h = self.cell
         gap = self.gap
         return (
-            self.columns * cell_w + (self.columns + 1) * gap,
-            self.title_height + self.rows * cell_h + (self.rows + 1) * gap,
+            self.columns * self.cell_width + (self.columns + 1) * gap,
+            self.title_height + sum(self.row_height(row) for row in range(self.rows)) + (self.rows + 1) * gap,
         )
 
     def origin(self, index: int) -> tuple[int, int]:
         """Top-left corner of cell ``index`` (reading order)."""
         row, column = divmod(index, self.columns)
-        cell_w, cell_h = self.cell
         gap = self.gap
-        return gap + column * (cell_w + gap), self.title_height + gap + row * (cell_h + gap)
+        above = sum(self.row_height(r) + gap for r in range(row))
+        return gap + column * (self.cell_width + gap), self.title_height + gap + above
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -109,7 +112,13 @@ def _wrap(text: str, font: Any, width: int, draw: ImageDraw.ImageDraw) -> list[s
     """Words onto lines no wider than ``width`` (a word longer than a line is cut into pieces)."""
     lines: list[str] = []
     line = ""
-    for word in (w for w in text.split(" ") if w):  # a no-break space keeps "1 ·" together
+    words: list[str] = []
+    for word in text.split():
+        if word in SEPARATORS and words:
+            words[-1] += f" {word}"  # a line never starts with a separator
+        else:
+            words.append(word)
+    for word in words:
         while draw.textlength(word, font=font) > width and len(word) > 1:
             cut = len(word) - 1
             while cut > 1 and draw.textlength(word[:cut], font=font) > width:
@@ -147,8 +156,11 @@ def layout_for(tiles: Sequence[Tile], count: int, title: str = "") -> SheetLayou
     font = _font(font_size)
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     width = max(tile) - 4
-    lines = max(sum(len(_wrap(text, font, width, draw)) for text in captions(t)) for t in tiles)
-    layout = SheetLayout(count, tile, columns, rows, font_size, max(2, lines))
+    lines = [2] * rows  # the label and one line of settings at least, also for a row not painted
+    for t in tiles:
+        row = t.index // columns
+        lines[row] = max(lines[row], sum(len(_wrap(text, font, width, draw)) for text in captions(t)))
+    layout = SheetLayout(count, tile, columns, rows, font_size, tuple(lines))
     if not title:
         return layout
     title_lines = len(_wrap(printable(title), font, layout.size[0] - 2 * layout.gap, draw))
@@ -167,7 +179,7 @@ def draw_sheet(tiles: Sequence[Tile], count: int, title: str = "") -> np.ndarray
     for number, line in enumerate(lines):
         draw.text((gap, gap + number * layout.line_height), line, fill=LABEL_COLOUR, font=font)
     made = {tile.index: tile for tile in tiles}
-    cell_w, _ = layout.cell
+    cell_w = layout.cell_width
     tile_w, tile_h = layout.tile
     for index in range(count):
         left, top = layout.origin(index)

@@ -229,7 +229,7 @@ def describe(params: StyleParams) -> str:
     parts.append(COLOUR_LABELS[params.colors].lower())
     if params.method is Method.OPTIMISE and params.init is InitMode.NOISE:
         parts.append(f"{params.noise_ratio:.0%} noise, seed {params.seed}")
-    return "\u00a0· ".join(parts)  # no break before a separator: a caption line never starts with one
+    return " · ".join(parts)
 
 
 # -- rendering ---------------------------------------------------------------------------------------

@@ -208,3 +208,48 @@ def test_bad_input_is_said_before_any_tile(job, weights, tmp_path) -> None:
     tiny = render_variations(job, choose_variations(job.params, 4), size=16, weights=weights)
     with pytest.raises(InputError):
         next(tiny)
+
+
+# -- the sheet ---------------------------------------------------------------------------------------
+
+
+def _fake_tiles(count: int, size: tuple[int, int] = (40, 30)) -> list[Tile]:
+    from engine.records import Finished
+
+    tiles = []
+    for index, variation in enumerate(choose_variations(StyleParams(), count)):
+        image = np.random.default_rng(index).random((size[1], size[0], 3)).astype(np.float32)
+        job = StyleJob(Path("photo.png"), (Path("painting.png"),), variation.tile_params(max(size), 2))
+        finished = Finished(job=job, image=image, iterations=2, seconds=0.1, device="cpu", losses={})
+        tiles.append(Tile(index, count, variation, finished))
+    return tiles
+
+
+@pytest.mark.parametrize("count", range(COUNT_LIMITS[0], COUNT_LIMITS[1] + 1))
+def test_the_sheet_is_a_grid_of_tiles_with_their_captions_under_them(count: int) -> None:
+    from PIL import ImageDraw
+
+    from engine.variation_sheet import _font, _wrap, captions, draw_sheet, grid_shape, layout_for
+
+    tiles = _fake_tiles(count)
+    layout = layout_for(tiles, count, "photo.png x painting.png")
+    columns, rows = grid_shape(count)
+    assert (layout.columns, layout.rows) == (columns, rows) and columns >= rows
+    assert columns * rows >= count > (columns - 1) * rows  # no empty column
+    sheet = draw_sheet(tiles, count, "photo.png x painting.png")
+    assert sheet.shape == (layout.size[1], layout.size[0], 3)
+    for tile in tiles:  # each tile's pixels are where its cell is
+        left, top = layout.origin(tile.index)
+        left += (layout.cell_width - 40) // 2
+        placed = sheet[top : top + 30, left : left + 40]
+        assert np.abs(placed - tile.finished.image).max() <= 1 / 255 + 1e-6
+    # Captions wrap within the cell, and no line starts with a separator.
+    font = _font(layout.font_size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    for tile in tiles:
+        for text in captions(tile):
+            for line in _wrap(text, font, layout.cell_width - 4, draw):
+                assert draw.textlength(line, font=font) <= layout.cell_width - 4 or " " not in line
+                assert not line.startswith("·")
+    # A row is as tall as its own longest caption, not the sheet's.
+    assert len(layout.caption_lines) == rows and min(layout.caption_lines) >= 2
