@@ -238,7 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="network precision; auto: bfloat16 where this CPU runs it faster, else float32",
     )
     run.add_argument(
-        "--seed", type=_whole_number, metavar="N", help="random seed for noise init (same seed, same image)"
+        "--seed",
+        type=_whole_number,
+        metavar="N",
+        help="seed of the start's noise, from the photo too (same seed, same image)",
     )
     run.add_argument("--max-seconds", type=float, metavar="T", help="stop after T seconds and save")
     run.add_argument(
@@ -390,9 +393,11 @@ def _resumed_job(args: argparse.Namespace) -> Any:
     styles = tuple(
         recorded_input(recipe, "styles", path, index, beside) for index, path in enumerate(previous.styles)
     )
-    masks = tuple(recorded_input(recipe, "masks", path, index) for index, path in enumerate(previous.masks))
+    masks = tuple(
+        recorded_input(recipe, "masks", path, index, beside) for index, path in enumerate(previous.masks)
+    )
     style_masks = tuple(
-        None if path is None else recorded_input(recipe, "style_masks", path, index)
+        None if path is None else recorded_input(recipe, "style_masks", path, index, beside)
         for index, path in enumerate(previous.style_masks)
     )
     return StyleJob(
