@@ -47,7 +47,7 @@ def test_export_embeds_the_recipe_as_the_command_line_does(
     # File names only, by default (the export's privacy choice): no folders.
     assert [s["name"] for s in recipe["inputs"]["styles"]] == ["painting.png", "painting2.jpg"]
     assert all("path" not in s for s in recipe["inputs"]["styles"])
-    assert recipe["job"]["blend"] == [100.0, 40.0]
+    assert recipe["job"]["blend"] == pytest.approx([60.0, 40.0])  # each style's share, as shown
     assert load_image(target).size == (32, 24)
     assert window.message_bar.level is Level.INFO
 
