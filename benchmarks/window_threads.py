@@ -96,7 +96,18 @@ def run_window(size: int, iterations: int, before: bool, nice: int | None = None
     throttle = Throttle(tune_threads=not before)
     if before:
         torch.set_num_threads(max(1, cpu_cores() - 1))  # what the worker used to do
-    window = MainWindow(locations=AppLocations.under(folder), throttle=throttle, restore_settings=False)
+    from engine.stylize import stylize
+
+    threads: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        # In the run's own thread: torch's thread count is per thread once a thread has computed.
+        threads.append(torch.get_num_threads())
+        return stylize(*args, **kwargs)
+
+    window = MainWindow(
+        locations=AppLocations.under(folder), throttle=throttle, restore_settings=False, stylize=counted
+    )
     window.resize(1280, 720)
     window.show()
     load_files(window, [CONTENT, STYLE])
@@ -134,8 +145,6 @@ def run_window(size: int, iterations: int, before: bool, nice: int | None = None
     loop = QEventLoop()
     window.model.ended.connect(loop.quit)
     window.model.state_changed.connect(lambda state: timer.start() if window.is_running else timer.stop())
-    threads: list[int] = []
-    window.model.progress_changed.connect(lambda record: threads.append(torch.get_num_threads()))
     window.run_button.click()
     loop.exec()
     window.shutdown()
