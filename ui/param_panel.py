@@ -414,12 +414,6 @@ COLOR_TIPS: dict[str, str] = {
 }
 
 
-def is_instant(values: dict[str, Any]) -> bool:
-    return str(values.get("method")) == Method.INSTANT.value
-
-
-class CollapsibleSection(QWidget):
-    """A header button that shows or hides its content (the advanced settings)."""
 # One or two iterations at the output's own size leave its finest texture mottled (the README's 2048 px
 # runs); this many give the top level room to settle, and the advice aims for it.
 FULL_SIZE_WARN_AT = 2
@@ -469,6 +463,12 @@ def full_size_advice(params: StyleParams) -> FullSizeAdvice:
     )
 
 
+def is_instant(values: dict[str, Any]) -> bool:
+    return str(values.get("method")) == Method.INSTANT.value
+
+
+class CollapsibleSection(QWidget):
+    """A header button that shows or hides its content (the advanced settings)."""
 
     toggled = Signal(bool)
 
@@ -640,13 +640,13 @@ class ParamPanel(QScrollArea):
                 self.print_label = QLabel("Print size")
                 self.print_label.setToolTip(self.print_length.toolTip())
                 form.addRow(self.print_label, self.print_row)
+                form.addRow("", self._make_full_size_warning())
             elif f.name == "start_size":
                 self.levels_plan = QLabel("")
                 self.levels_plan.setObjectName("Caption")
                 self.levels_plan.setWordWrap(True)
                 self.levels_plan.setToolTip(
                     "The passes this run will make, smallest first: the long edge of each pass and its "
-                form.addRow("", self._make_full_size_warning())
                     "iterations. Set by size, iterations, coarse to fine and start size, or by the explicit "
                     "Levels in Advanced."
                 )
@@ -709,12 +709,6 @@ class ParamPanel(QScrollArea):
         widget.setToolTip(tip)
         return widget
 
-    def _make_memory_row(self, form: QFormLayout) -> None:
-        tip = (
-            "How much memory the run will need at its largest pass, against what the device has free "
-            "now. A run that does not fit would fail or fall back to a smaller plan."
-        )
-        self.memory_label = QLabel("")
     def _make_full_size_warning(self) -> QWidget:
         """A warning under the print size when the plan leaves the output's own size almost no work."""
         self.full_size_warning = QLabel("")
@@ -739,6 +733,12 @@ class ParamPanel(QScrollArea):
         self._full_size_iterations: int | None = None
         return self.full_size_box
 
+    def _make_memory_row(self, form: QFormLayout) -> None:
+        tip = (
+            "How much memory the run will need at its largest pass, against what the device has free "
+            "now. A run that does not fit would fail or fall back to a smaller plan."
+        )
+        self.memory_label = QLabel("")
         self.memory_label.setObjectName("Caption")
         self.memory_label.setWordWrap(True)
         self.memory_label.setToolTip(tip)
@@ -1054,12 +1054,6 @@ class ParamPanel(QScrollArea):
         self.size_hint.setText(
             "" if size is None else f"{size[0]} × {size[1]} px ({size[0] * size[1] / 1e6:.2f} MP)"
         )
-
-    def _set_error(self, text: str) -> None:
-        self._error = text
-        if text:
-            self.error_label.setText(text[0].upper() + text[1:])
-        self.error_label.setVisible(bool(text))
         self._update_plan_notes()
 
     def _update_plan_notes(self) -> None:
@@ -1082,6 +1076,12 @@ class ParamPanel(QScrollArea):
     def apply_full_size_advice(self) -> None:
         if self._full_size_iterations is not None:
             self.set_params(self._params.replace(iterations=self._full_size_iterations))
+
+    def _set_error(self, text: str) -> None:
+        self._error = text
+        if text:
+            self.error_label.setText(text[0].upper() + text[1:])
+        self.error_label.setVisible(bool(text))
         if not text:
             self._update_preset_state()
             self._update_size_hint()
