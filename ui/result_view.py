@@ -139,6 +139,7 @@ class ImageView(QGraphicsView):
         self._photo = QImage()
         self._result = QPixmap()  # A: the picture on view
         self._reference = QImage()  # B when it is not the photo
+        self._b_pixmap = QPixmap()  # B as drawn: made when B changes, not with every frame of a run
         self._labels = ("Painting", "Photo")  # what A and B are, in words
         self.badge = QLabel(self)
         self.badge.setObjectName("DraftBadge")
@@ -214,6 +215,7 @@ class ImageView(QGraphicsView):
 
     def set_photo(self, image: QImage | None) -> None:
         self._photo = image if image is not None else QImage()
+        self._make_b_pixmap()
         if not self.has_result and not self._photo.isNull():
             # Before any painting, the canvas has the photo's proportions.
             self._canvas = QSize()
@@ -228,6 +230,7 @@ class ImageView(QGraphicsView):
         """B: the picture compared with the one on view; None compares with the photo again."""
         self._reference = image if image is not None and not image.isNull() else QImage()
         self._labels = (self._labels[0], label if not self._reference.isNull() else "Photo")
+        self._make_b_pixmap()
         self._show_sides()
 
     def set_labels(self, shown: str, reference: str | None = None) -> None:
@@ -269,17 +272,21 @@ class ImageView(QGraphicsView):
         """'A' or 'B': which picture fills the view outside the split (and under a closed split)."""
         return "B" if self._flipped and self.has_result else "A"
 
+    def _make_b_pixmap(self) -> None:
+        reference = self.reference_image()
+        self._b_pixmap = QPixmap.fromImage(reference) if not reference.isNull() else QPixmap()
+
     def _show_sides(self) -> None:
         """Put A and B into the two items: normally A below and B wiped over it; flipped, the other way."""
-        reference = self.reference_image()
-        b = QPixmap.fromImage(reference) if not reference.isNull() else QPixmap()
+        b = self._b_pixmap
         if not self.has_result:
             self._flipped = False
         base, over = (b, self._result) if self._flipped else (self._result, b)
-        self.result_item.setPixmap(base)
-        self.photo_item.setPixmap(over)
-        self._place(self.result_item)
-        self._place(self.photo_item)
+        # During a run only A changes: the item that already shows B is left alone.
+        for item, pixmap in ((self.result_item, base), (self.photo_item, over)):
+            if item.pixmap().cacheKey() != pixmap.cacheKey() or pixmap.isNull() != item.pixmap().isNull():
+                item.setPixmap(pixmap)
+                self._place(item)
         self._update_photo_visibility()
         self.viewport().update()
 
