@@ -10,7 +10,8 @@ pictures are then scored by one float32 network with the final level's own objec
 comparison does not depend on the precision a run measured its own loss in: the goal is a
 bfloat16 total within 1 % of float32's (or lower). ``--variants all`` adds a run whose first
 convolution is bfloat16 too (engine.run.network.FLOAT32_LAYERS = 0), to measure what keeping it
-float32 buys.
+float32 buys, and one in ``auto`` (float32 channels-last where bfloat16 does not pay: the same
+arithmetic summed in another order, which shows how far two float32 runs drift apart).
 
 Results: JSON lines in ``benchmarks/results/precision-quality-<timestamp>.json`` (machine, one line
 per run, one summary per pair), the pictures beside it, and a side-by-side crop at 100 % (float32 |
@@ -42,6 +43,9 @@ VARIANTS = {
     "float32": ("float32", 1),
     "bfloat16": ("bfloat16", 1),
     "bfloat16-all": ("bfloat16", 0),  # conv1_1 in bfloat16 too
+    # What auto runs here; on a CPU where that is float32 channels-last, it differs from float32 only
+    # in the order of the sums: the spread of the optimisation itself, the noise floor of the test.
+    "auto": ("auto", 1),
 }
 
 
