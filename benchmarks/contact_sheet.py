@@ -36,8 +36,8 @@ def _value(text: str) -> object:
 
 def measure(image: np.ndarray, job) -> dict[str, float]:
     """A picture's content error (relu4_2) and style errors (relu1_1..relu5_1, equal weights: Gatys'
-    layers, fixed here whatever the default is) against the job's inputs at the picture's size, by
-    both statistics, in our normalised convention, unweighted: the same yardstick for every recipe."""
+    layers, fixed here whatever the default is; and relu1_1..relu4_1 alone) against the job's inputs
+    at the picture's size, in our normalised convention, unweighted: one yardstick for every recipe."""
     import torch
 
     from engine.imageio import load_image
@@ -51,8 +51,12 @@ def measure(image: np.ndarray, job) -> dict[str, float]:
     content, painting = load_image(job.content), load_image(job.styles[0])
     picture = to_tensor(image)
     out: dict[str, float] = {}
-    for statistic in StyleStatistic:
-        layers = tuple((f"relu{block}_1", 1.0) for block in range(1, 6))
+    every = tuple((f"relu{block}_1", 1.0) for block in range(1, 6))
+    for statistic, layers, suffix in (
+        (StyleStatistic.GRAM, every, ""),
+        (StyleStatistic.MEAN_COVARIANCE, every, ""),
+        (StyleStatistic.GRAM, every[:4], "_relu1-4"),  # without relu5_1: the textures, not the objects
+    ):
         params = StyleParams(style_statistic=statistic, style_weight=1.0, style_layers=layers, device="cpu")
         network = Network.build(load_weights("default"), params, torch.device("cpu"), torch.float32)
         targets = style_targets(network, [painting], (1.0,), params, max(width, height))
@@ -61,7 +65,7 @@ def measure(image: np.ndarray, job) -> dict[str, float]:
         with torch.no_grad():
             _, terms = loss(network(network.prepare(picture)), picture)
         out["content"] = round(float(terms["content"]), 5)
-        out[f"style_{statistic.value}"] = round(float(terms["style"]), 5)
+        out[f"style_{statistic.value}{suffix}"] = round(float(terms["style"]), 5)
     return out
 
 
