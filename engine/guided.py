@@ -126,15 +126,45 @@ def _fit(guide: Tensor, features: Tensor) -> Tensor:
     return F.adaptive_avg_pool2d(guide.reshape(1, 1, *guide.shape[-2:]), shape)[0, 0]
 
 
+class _SymmetricGram(torch.autograd.Function):
+    """A Aᵀ, differentiated as the symmetric product it is: one matrix product backward, where
+    autograd's rule for A @ A.T takes two (one per operand). The guided terms compute several of
+    these per layer; this keeps two regions about as cheap as one unguided Gram matrix."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(a)
+        return a @ a.T
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (a,) = ctx.saved_tensors
+        return (grad + grad.T) @ a
+
+
 @dataclass(frozen=True)
 class _Part:
-    """One region within one window: the positions it touches, their weights, its share."""
+    """Part of a window: a region (or, with ``region`` -1, what no painted region covers)."""
 
     region: int
     positions: Tensor | None  # indices into the window's flattened grid; None: all of them
-    weight: Tensor  # the weights at those positions
+    root: Tensor | None  # square roots of the weights at those positions; None: all of them are 1
     total: float  # Σ w
     share: float  # Σ w over the window's positions
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a window's regions are measured: ``explicit`` parts each on their own positions, and
+    ``derived`` (when set) as the whole window's sums minus every explicit part's."""
+
+    explicit: tuple[_Part, ...]
+    derived: _Part | None = None
+
+
+# Cost of a position read through a gather (index_select and its scatter backward) relative to a
+# position of the whole window's Gram matrix: measured about 2 at relu1_1, 512 x 384 px (2 threads).
+_GATHER_COST = 2.0
 
 
 class GuidedStyleLoss(nn.Module):
@@ -156,48 +186,61 @@ class GuidedStyleLoss(nn.Module):
         self.strengths = tuple(float(s) for s in strengths)
         self.needs_mean = needs_mean
         self.window = window
-        self._parts: OrderedDict[tuple[int, int, int, int] | None, list[_Part]] = OrderedDict()
+        self._plans: OrderedDict[tuple[int, int, int, int] | None, _Plan] = OrderedDict()
         self._device: torch.device | None = None
 
     def windowed(self, window: tuple[int, int, int, int]) -> GuidedStyleLoss:
         """The same term over a tile core's window (top, bottom, left, right) of this layer's grid.
-        Shares its region terms and the positions it has gathered."""
+        Shares its region terms and the plans it has made."""
         other = GuidedStyleLoss.__new__(GuidedStyleLoss)
         nn.Module.__init__(other)
         other.layer, other.region_terms, other.guides = self.layer, self.region_terms, self.guides
         other.strengths, other.needs_mean, other.window = self.strengths, self.needs_mean, window
-        other._parts, other._device = self._parts, self._device
+        other._plans, other._device = self._plans, self._device
         return other
 
-    def parts(self, device: torch.device) -> list[_Part]:
-        """Each region that touches the window, with its positions gathered (cached per window)."""
+    def plan(self, device: torch.device) -> _Plan:
+        """How this window's regions are measured (made once per window and device, then kept).
+
+        Each painted region is read on the positions it touches. When the regions share out most of
+        the window, the largest is cheaper as the rest: the whole window's sums (one Gram matrix
+        without a gather) minus the other regions' and the uncovered positions'; exact, since every
+        position's weights (the regions', and what none covers) add up to one.
+        """
         if self._device != device:
-            self._parts.clear()
+            self._plans.clear()
             self._device = device
         key = self.window
-        if key in self._parts:
-            self._parts.move_to_end(key)
-            return self._parts[key]
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
         guides = self.guides
         if key is not None:
             top, bottom, left, right = key
             guides = guides[:, top:bottom, left:right]
-        positions = guides.shape[-1] * guides.shape[-2]
-        parts = []
-        for region, guide in enumerate(guides.reshape(len(guides), -1)):
-            total = float(guide.sum())
-            if total <= 0.0 or self.strengths[region] <= 0.0:
-                continue
-            touched = torch.nonzero(guide > 0).reshape(-1)
-            share = total / positions
-            if len(touched) < _GATHER_BELOW * positions:
-                parts.append(_Part(region, touched.to(device), guide[touched].to(device), total, share))
-            else:
-                parts.append(_Part(region, None, guide.to(device), total, share))
-        self._parts[key] = parts
-        while len(self._parts) > _WINDOWS_KEPT:
-            self._parts.popitem(last=False)
-        return parts
+        flat = guides.reshape(len(guides), -1)
+        positions = flat.shape[1]
+        active = [r for r in range(len(flat)) if self.strengths[r] > 0 and float(flat[r].sum()) > 0]
+        rest = (1.0 - flat[active].sum(dim=0)).clamp_min(0.0) if active else torch.ones(positions)
+        touched = {r: int((flat[r] > 0).sum()) for r in active}
+        plan = _Plan(tuple(_part(r, flat[r], positions, device) for r in active))
+        # The rest is exact only where the weights add up to at most one (region_weights makes sure).
+        shared_out = bool(active) and float(flat[active].sum(dim=0).max()) <= 1.0 + 1e-5
+        if shared_out and (len(active) > 1 or float(rest.sum()) < 0.5 * positions):
+            largest = max(active, key=lambda r: touched[r])
+            uncovered = int((rest > 1e-6).sum())
+            direct = _GATHER_COST * sum(touched.values())
+            derived = positions + _GATHER_COST * (sum(touched.values()) - touched[largest] + uncovered)
+            if derived < direct:
+                others = [_part(r, flat[r], positions, device) for r in active if r != largest]
+                if uncovered:
+                    others.append(_part(-1, torch.where(rest > 1e-6, rest, 0.0), positions, device))
+                total = float(flat[largest].sum())
+                plan = _Plan(tuple(others), _Part(largest, None, None, total, total / positions))
+        self._plans[key] = plan
+        while len(self._plans) > _WINDOWS_KEPT:
+            self._plans.popitem(last=False)
+        return plan
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         current = features[self.layer]
@@ -207,17 +250,52 @@ class GuidedStyleLoss(nn.Module):
             # Not expected (guides are made on the features' grid); resampled rather than failing.
             log.debug("guides %s resampled to the features' %s", tuple(self.guides.shape), (rows, cols))
             self.guides = F.adaptive_avg_pool2d(self.guides[None], (rows, cols))[0]
-            self._parts.clear()
-        total = flat.new_zeros(())
-        for part in self.parts(flat.device):
+            self._plans.clear()
+        plan = self.plan(flat.device)
+        loss = flat.new_zeros(())
+        whole_first: Tensor | None = None
+        whole_second: Tensor | None = None
+        if plan.derived is not None:
+            whole_second = _SymmetricGram.apply(flat)
+            whole_first = flat.sum(dim=1) if self.needs_mean else None
+        for part in plan.explicit:
             values = flat if part.positions is None else flat.index_select(1, part.positions)
-            weighted = values * part.weight
-            gram = (weighted @ values.T) / part.total
-            mean = weighted.sum(dim=1) / part.total if self.needs_mean else flat.new_zeros(())
-            term = self.region_terms[part.region]
-            distance = term.distance(FeatureStats(mean, gram), part.total)  # type: ignore[operator]
-            total = total + (self.strengths[part.region] * part.share) * distance
-        return total
+            scaled = values if part.root is None else values * part.root
+            second = _SymmetricGram.apply(scaled)
+            first = None
+            if self.needs_mean:
+                first = values.sum(dim=1) if part.root is None else scaled @ part.root
+            if part.region >= 0:
+                loss = loss + self._score(part, first, second)
+            if whole_second is not None:
+                whole_second = whole_second - second
+                if whole_first is not None and first is not None:
+                    whole_first = whole_first - first
+        if plan.derived is not None:
+            assert whole_second is not None
+            loss = loss + self._score(plan.derived, whole_first, whole_second)
+        return loss
+
+    def _score(self, part: _Part, first: Tensor | None, second: Tensor) -> Tensor:
+        """A region's term from its sums: statistics normalised by its area, times share and strength."""
+        mean = first / part.total if first is not None else second.new_zeros(())
+        stats = FeatureStats(mean, second / part.total)
+        term = self.region_terms[part.region]
+        distance = term.distance(stats, part.total)  # type: ignore[operator]
+        return (self.strengths[part.region] * part.share) * distance
+
+
+def _part(region: int, weights: Tensor, positions: int, device: torch.device) -> _Part:
+    """A region (or the uncovered rest) of a window, from its weights over the window's positions."""
+    total = float(weights.sum())
+    touched = torch.nonzero(weights > 0).reshape(-1)
+    if len(touched) >= _GATHER_BELOW * positions:
+        roots = weights.sqrt()
+        root = None if bool((weights == 1.0).all()) else roots.to(device)
+        return _Part(region, None, root, total, total / positions)
+    values = weights[touched]
+    root = None if bool((values == 1.0).all()) else values.sqrt().to(device)
+    return _Part(region, touched.to(device), root, total, total / positions)
 
 
 def windowed_terms(

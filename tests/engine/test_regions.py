@@ -151,6 +151,43 @@ def test_a_guided_term_is_each_regions_own_term_times_its_share_and_strength(sta
     assert float(guided({"relu1_1": features})) == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.parametrize("statistic", list(StyleStatistic))
+@pytest.mark.parametrize("gather_cost", [0.01, 100.0])  # each region on its own; the largest as the rest
+def test_guided_terms_and_their_gradients_match_the_statistics_by_autograd(
+    statistic, gather_cost, monkeypatch
+) -> None:
+    import engine.guided as guided_module
+    from engine.losses import STYLE_LOSSES
+
+    monkeypatch.setattr(guided_module, "_GATHER_COST", gather_cost)
+    rng = torch.Generator().manual_seed(6)
+    weights = torch.zeros(3, 10, 12)
+    weights[0, :4] = 1.0  # sky
+    weights[0, 4] = 0.5  # a soft edge...
+    weights[1, 4] = 0.5  # ...shared with the ground
+    weights[1, 5:, :8] = 1.0  # ground, except a corner nobody paints (the photo)
+    weights[2, 5:, 8:] = 0.7  # a third region, partly covering the corner
+    targets = [feature_stats(torch.rand(1, 6, 5, 5, generator=rng)) for _ in range(3)]
+    loss_type = STYLE_LOSSES[statistic]
+    terms = [loss_type("relu2_1", target, LossConvention.NORMALIZED) for target in targets]
+    strengths = (1.0, 0.5, 0.8)
+    needs_mean = statistic is not StyleStatistic.GRAM
+    guided = GuidedStyleLoss("relu2_1", terms, weights, strengths, needs_mean)
+    features = torch.rand(1, 6, 10, 12, generator=rng, requires_grad=True)
+    loss = guided({"relu2_1": features})
+    (gradient,) = torch.autograd.grad(loss, features)
+    reference = features.detach().clone().requires_grad_(True)
+    expected = sum(
+        strengths[r] * float(weights[r].sum()) / 120
+        * terms[r].distance(weighted_stats(reference, weights[r]), float(weights[r].sum()))
+        for r in range(3)
+    )  # fmt: skip
+    (expected_gradient,) = torch.autograd.grad(expected, reference)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
+    assert torch.allclose(gradient, expected_gradient, rtol=1e-3, atol=1e-6)
+    assert (guided.plan(CPU).derived is not None) == (gather_cost > 1)
+
+
 def test_a_full_mask_gives_exactly_the_unmasked_term() -> None:
     rng = torch.Generator().manual_seed(3)
     features = torch.rand(1, 8, 6, 5, generator=rng)
@@ -178,7 +215,8 @@ def test_masks_reach_each_layer_on_its_grid_as_area_averages() -> None:
     (tiled, _), = windowed_terms([(term, 1.0)], whole)
     top, bottom, left, right = whole.feature_window("relu3_1", *guides["relu3_1"].shape[-2:])
     assert tiled.window == (top, bottom, left, right)
-    (part,) = tiled.parts(CPU)
+    plan = tiled.plan(CPU)
+    (part,) = plan.explicit if plan.derived is None else (plan.derived,)
     assert part.total == pytest.approx(float(guides["relu3_1"][0, top:bottom, left:right].sum()))
 
 
