@@ -137,15 +137,17 @@ def one_run(size: int, iterations: int, styles: list[str], masks: list[str]) -> 
     return statistics.median([b - a for a, b in zip(stamps, stamps[1:], strict=False)][2:])
 
 
-def run_times(configs: dict[str, dict], size: int, iterations: int, rounds: int) -> dict[str, list[float]]:
+def run_times(
+    configs: dict[str, dict], size: int, iterations: int, rounds: int, threads: int
+) -> dict[str, list[float]]:
     """Whole runs, each in a fresh process (this script with --one-run), interleaved."""
     times: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
         for name, config in configs.items():
             spec = {"styles": [str(p) for p in config["styles"]], "masks": [str(p) for p in config["masks"]]}
             command = [
-                sys.executable, __file__, "--size", str(size), "--iterations", str(iterations), "--one-run",
-                json.dumps(spec),
+                sys.executable, __file__, "--size", str(size), "--iterations", str(iterations),
+                "--threads", str(threads), "--one-run", json.dumps(spec),
             ]  # fmt: skip
             out = subprocess.run(command, capture_output=True, text=True, check=True)
             times[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -180,13 +182,21 @@ def main() -> int:
     parser.add_argument("--runs", action="store_true", help="also time whole runs in fresh processes")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: its default); 1 keeps CPU time honest"
+    )
     parser.add_argument("--one-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        # With several threads, one waiting for another spins and counts CPU time, so on a busy
+        # machine CPU time stops measuring the work; one thread does not.
+        torch.set_num_threads(args.threads)
     if args.one_run:
         spec = json.loads(args.one_run)
         print(json.dumps(one_run(args.size, args.iterations, spec["styles"], spec["masks"])))
         return 0
-    import torch
 
     with tempfile.TemporaryDirectory(prefix="painterly-regions-") as folder:
         masks = sky_mask(Path(folder))
@@ -204,7 +214,7 @@ def main() -> int:
             "objective_cpu": summary(measured["cpu"]),
         }
         if args.runs:
-            runs = run_times(configs, args.size, args.iterations, args.rounds)
+            runs = run_times(configs, args.size, args.iterations, args.rounds, args.threads)
             result["run_s_per_iteration"] = summary(runs)
     text = json.dumps(result, indent=2)
     print(text)

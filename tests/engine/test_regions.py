@@ -153,8 +153,9 @@ def test_a_guided_term_is_each_regions_own_term_times_its_share_and_strength(sta
 
 @pytest.mark.parametrize("statistic", list(StyleStatistic))
 @pytest.mark.parametrize("gather_cost", [0.01, 100.0])  # each region on its own; the largest as the rest
+@pytest.mark.parametrize("channels_last", [False, True])
 def test_guided_terms_and_their_gradients_match_the_statistics_by_autograd(
-    statistic, gather_cost, monkeypatch
+    statistic, gather_cost, channels_last, monkeypatch
 ) -> None:
     import engine.guided as guided_module
     from engine.losses import STYLE_LOSSES
@@ -173,7 +174,10 @@ def test_guided_terms_and_their_gradients_match_the_statistics_by_autograd(
     strengths = (1.0, 0.5, 0.8)
     needs_mean = statistic is not StyleStatistic.GRAM
     guided = GuidedStyleLoss("relu2_1", terms, weights, strengths, needs_mean)
-    features = torch.rand(1, 6, 10, 12, generator=rng, requires_grad=True)
+    features = torch.rand(1, 6, 10, 12, generator=rng)
+    if channels_last:  # as the network gives them on the CPU: read position by position
+        features = features.contiguous(memory_format=torch.channels_last)
+    features.requires_grad_(True)
     loss = guided({"relu2_1": features})
     (gradient,) = torch.autograd.grad(loss, features)
     reference = features.detach().clone().requires_grad_(True)
