@@ -335,22 +335,23 @@ class MaskEditor(QWidget):
         )
         self.undo_button = self._tool("undo", "", "Undo the last stroke (Ctrl+Z)")
         self.redo_button = self._tool("redo", "", "Redo (Ctrl+Shift+Z)")
-        self.load_button = self._tool(
-            "open", "Load…", "Load this style's region from a PNG (white: it goes there)"
+        # Files and the painting's part behind one button: the bar has no room for four more.
+        self.files_button = self._tool(
+            "open", "Masks", "Load or save this region as a PNG, or take this style from part of its painting"
         )
-        self.save_button = self._tool("save", "Save…", "Save this style's region as a grey PNG")
-        self.part_button = self._tool(
-            "open",
-            "Painting part",
-            "Take this style from only part of its painting: a mask of the painting, white where its "
-            "style is to come from (for the whole painting again, use the menu)",
-        )
-        self.part_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        part_menu = QMenu(self.part_button)
-        part_menu.addAction("Choose a mask of the painting…", self._request_style_mask)
-        self.whole_action = part_menu.addAction("Use the whole painting", self._clear_style_mask)
-        self.part_button.setMenu(part_menu)
-        self.part_button.clicked.connect(self._request_style_mask)
+        self.files_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        files_menu = QMenu(self.files_button)
+        self.load_action = files_menu.addAction("Load this region from a PNG… (white: the style goes there)")
+        self.save_action = files_menu.addAction("Save this region as a grey PNG…")
+        files_menu.addSeparator()
+        self.part_action = files_menu.addAction("Take this style from part of its painting…")
+        self.part_action.setToolTip("A mask of the painting, white where its style is to come from")
+        self.whole_action = files_menu.addAction("Take this style from the whole painting")
+        self.files_button.setMenu(files_menu)
+        self.load_action.triggered.connect(self.load_region)
+        self.save_action.triggered.connect(self.save_region)
+        self.part_action.triggered.connect(self._request_style_mask)
+        self.whole_action.triggered.connect(self._clear_style_mask)
         self._style_masks: dict[int, str] = {}
         self.paint_over = QComboBox()
         self.paint_over.addItems(["Photo", "Result"])
@@ -368,8 +369,6 @@ class MaskEditor(QWidget):
         self.redo_button.clicked.connect(masks.undo_stack.redo)
         masks.undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
         masks.undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
-        self.load_button.clicked.connect(self.load_region)
-        self.save_button.clicked.connect(self.save_region)
         self.done_button.clicked.connect(self.closeRequested)
 
         self.hint = QLabel("")
@@ -400,9 +399,7 @@ class MaskEditor(QWidget):
         second.addWidget(self.undo_button)
         second.addWidget(self.redo_button)
         second.addSpacing(4)
-        second.addWidget(self.load_button)
-        second.addWidget(self.save_button)
-        second.addWidget(self.part_button)
+        second.addWidget(self.files_button)
         second.addStretch(1)
         second.addWidget(self._label("Overlay", self.opacity_slider.toolTip()))
         second.addWidget(self.opacity_slider)
@@ -566,7 +563,7 @@ class MaskEditor(QWidget):
         ready = not self._photo.isNull() and self.region_combo.count() > 0
         for widget in (
             self.region_combo, self.brush_button, self.eraser_button, self.fill_button, self.clear_button,
-            self.invert_button, self.load_button, self.save_button, self.part_button,
+            self.invert_button, self.files_button,
         ):  # fmt: skip
             widget.setEnabled(ready)
 

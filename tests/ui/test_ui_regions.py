@@ -376,10 +376,10 @@ def test_a_style_can_come_from_part_of_its_painting(
     editor = window.regions.editor
     first = window.style_list.rows[0].region_id
     prompter.open_answers.append([black])
-    editor.part_button.click()
+    editor.part_action.trigger()
     assert "black everywhere" in window.message_bar.text and window.regions.job_style_masks() == ()
     prompter.open_answers.append([part])
-    editor.part_button.click()
+    editor.part_action.trigger()
     assert window.regions.style_masks == {first: part}
     assert "from upper-half.png" in editor.hint.text()
     tiny_params(window)
