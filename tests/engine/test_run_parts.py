@@ -165,8 +165,8 @@ def test_the_ladder_continues_a_level_after_running_out_of_memory(weights, tmp_p
     inputs = fallback.LevelInputs(content, [content], (1.0,), control())
     real = fallback.lbfgs_steps
 
-    def runs_out_after_two(x, objective, p, iterations, ctl, first):
-        stepper = real(x, objective, p, iterations, ctl, first)
+    def runs_out_after_two(x, objective, p, iterations, ctl, first, resume=None):
+        stepper = real(x, objective, p, iterations, ctl, first, resume)
         yield next(stepper)
         yield next(stepper)
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
