@@ -242,7 +242,7 @@ class VariationsDialog(QDialog):
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setIconSize(QSize(tile_size, tile_size))
             button.setIcon(QIcon(blank))
-            button.setText(variation.label)
+            button.setText(self._fitted(button, variation.label))
             button.setToolTip(f"{variation.label}: waiting to be painted")
             self.group.addButton(button, index)
             self.grid.addWidget(button, index // columns, index % columns)
@@ -252,6 +252,12 @@ class VariationsDialog(QDialog):
         self.progress.setValue(0)
         self.set_running(True)
         self.status.setText(f"Painting {len(variations)} variations, one after another…")
+
+    def _fitted(self, button: QToolButton, text: str) -> str:
+        """``text`` shortened with an ellipsis to the tile's width (the tooltip has it whole), so one
+        long label ("Noisy start, seed 3246093992") does not widen its column of the grid."""
+        metrics = button.fontMetrics()
+        return metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(self.tile_size + 8, 150))
 
     def set_running(self, running: bool) -> None:
         self.stop_button.setVisible(running)
@@ -274,7 +280,7 @@ class VariationsDialog(QDialog):
         button.setEnabled(True)
         finished = tile.finished
         ended = "" if finished.completed else f" ({finished.reason.value.replace('_', ' ')})"
-        button.setText(tile.variation.label + ended)
+        button.setText(self._fitted(button, tile.variation.label + ended))
         button.setToolTip(
             f"{tile.variation.label}{ended}\n{describe(tile.variation.params)}\n"
             f"{finished.iterations} iterations in {finished.seconds:.1f} s. "

@@ -134,3 +134,20 @@ def test_an_instant_job_offers_no_seed_and_its_tiles_are_drafts(make_window, ima
     tiles: list[Tile] = [dialog.made[i] for i in range(5)]
     assert tiles[0].finished.job.params.method is Method.INSTANT
     assert all("seed" not in t.variation.changed for t in tiles)
+
+
+def test_a_long_label_is_shortened_on_its_tile_and_whole_in_its_tooltip(qtbot) -> None:
+    from engine.params import StyleParams
+    from engine.variations import choose_variations
+    from ui.variations import VariationsDialog
+
+    dialog = VariationsDialog()
+    qtbot.addWidget(dialog)
+    variations = choose_variations(StyleParams(), 6)
+    dialog.begin(variations, 128)
+    noisy = next(i for i, v in enumerate(variations) if v.label.startswith("Noisy start"))
+    assert dialog.tiles[noisy].text().endswith("…") and len(dialog.tiles[noisy].text()) < len(
+        variations[noisy].label
+    )
+    assert variations[noisy].label in dialog.tiles[noisy].toolTip()
+    assert dialog.tiles[0].text() == "As set"
