@@ -280,7 +280,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {
     "seed": FieldSpec(
         "Seed",
         "Random seed. The same seed and settings repeat the same picture; a new seed gives another "
-        "variation when starting from noise.",
+        "variation: it sets the start's noise (from the photo a little, 2 of 255 levels, so the marks "
+        "settle differently while the look stays).",
         group="run",
     ),
     "device": FieldSpec(
