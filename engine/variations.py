@@ -47,10 +47,9 @@ COUNT_LIMITS = (4, 9)
 TILE_SIZE_LIMITS = (32, 1024)
 TILE_ITERATION_LIMITS = (1, 1000)
 # Long edge of a tile: large enough to judge the marks and colours, small enough to be quick. A
-# 40-iteration default-preset tile at 160 x 120 px took 128-324 s on the 2-core CPU while it was shared
-# with several other jobs (load 7 to 18; docs/images/variations-tubingen-starry.png); the same network
-# at 256 x 192 px took 1.19 s an iteration on the idle machine (README, Performance), and 160 x 120 is
-# 0.39 of that work, so about 20 s a tile there, eight tiles in under three minutes.
+# 40-iteration default-preset tile at 160 x 120 px takes 5.5-7.9 s on the idle 2-core CPU, eight tiles
+# 51 s (docs/images/variations-tubingen-starry.png); on that CPU shared with several other jobs the
+# same tiles took 128-324 s each.
 TILE_SIZE = 160
 # Iterations of an optimised tile, in one level at the tile's size: enough for the default preset's
 # L-BFGS to settle the look (its full run spends 100 at 256 px before refining), not to finish it.
