@@ -6,9 +6,10 @@ Loads ../shared/images/tubingen.jpg with starry_night.jpg and the_scream.jpg, op
 the sky mask (``--sky``, else made from the photo's colours as benchmarks/regions_speed.py makes
 it) into Starry Night's region and paints part of the ground for The Scream with the mouse, then
 saves regions-painting.png. With ``--result`` (a picture the command line made from the same
-photo, paintings and masks, e.g. docs/images/regions-sky-scream-512.png) that picture goes into
-History as the run's result and regions-result.png shows it, regions-over-result.png the regions
-painted over it. Runs under its own Xvfb when there is no DISPLAY (tests/screenshots.py).
+photo, paintings and masks, e.g. docs/images/regions-sky-starry-ground-scream-512.png) that
+picture goes into History as the run's result (after Fill gives The Scream all the sky leaves, as
+its mask did) and regions-result.png shows it, regions-over-result.png the regions painted over it.
+Runs under its own Xvfb when there is no DISPLAY (tests/screenshots.py).
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ def _run(args: argparse.Namespace, output: Path, width: int, height: int, scratc
     grab("regions-painting")
 
     if args.result is not None:
+        # The picture was made with the sky and the rest as the ground: Fill gives The Scream the rest.
+        regions.masks.fill(scream)
         job = window._validated_inputs()
         if job is None:
             log.error("the window refused its inputs: %s", window.message_bar.text)
