@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/precision_quality.py                  # 4 pairs at 512 px, default preset
     .venv/bin/python benchmarks/precision_quality.py --pairs tubingen:starry_night --variants all
+    .venv/bin/python benchmarks/precision_quality.py --size 256 --variants float32,bfloat16,bfloat16-finish5
 
 For every photo/painting pair, the default preset runs once with ``precision=float32`` (the old
 path: float32, contiguous) and once with ``precision=bfloat16`` (the network in bfloat16 with
@@ -12,6 +13,9 @@ bfloat16 total within 1 % of float32's (or lower). ``--variants all`` adds a run
 convolution is bfloat16 too (engine.run.network.FLOAT32_LAYERS = 0), to measure what keeping it
 float32 buys, and one in ``auto`` (float32 channels-last where bfloat16 does not pay: the same
 arithmetic summed in another order, which shows how far two float32 runs drift apart).
+``bfloat16`` runs without the float32 finish (engine.device.FLOAT32_FINISH_ITERATIONS = 0);
+``bfloat16-finish`` is what the engine runs (its last iterations with the float32 network, the same
+L-BFGS history), and ``bfloat16-finishN`` the same with the last N iterations in float32.
 
 Results: JSON lines in ``benchmarks/results/precision-quality-<timestamp>.json`` (machine, one line
 per run, one summary per pair), the pictures beside it, and a side-by-side crop at 100 % (float32 |
@@ -39,14 +43,26 @@ IMAGES = ROOT.parent / "shared" / "images"
 DEFAULT_PAIRS = (
     "tubingen:starry_night,tubingen:the_scream,hoovertowernight:shipwreck,hoovertowernight:seated-nude"
 )
-VARIANTS = {
-    "float32": ("float32", 1),
-    "bfloat16": ("bfloat16", 1),
-    "bfloat16-all": ("bfloat16", 0),  # conv1_1 in bfloat16 too
+# Precision, how many first layers stay float32, and the float32 finish (None: the engine's own).
+VARIANTS: dict[str, tuple[str, int, int | None]] = {
+    "float32": ("float32", 1, 0),
+    "bfloat16": ("bfloat16", 1, 0),  # without the float32 finish
+    "bfloat16-finish": ("bfloat16", 1, None),  # what the engine runs
+    "bfloat16-all": ("bfloat16", 0, 0),  # conv1_1 in bfloat16 too
     # What auto runs here; on a CPU where that is float32 channels-last, it differs from float32 only
     # in the order of the sums: the spread of the optimisation itself, the noise floor of the test.
-    "auto": ("auto", 1),
+    "auto": ("auto", 1, None),
 }
+
+
+def variant_setup(variant: str) -> tuple[str, int, int | None]:
+    """A variant's precision, float32 first layers and finish; ``bfloat16-finishN``: N in float32."""
+    if variant in VARIANTS:
+        return VARIANTS[variant]
+    prefix = "bfloat16-finish"
+    if variant.startswith(prefix) and variant[len(prefix) :].isdigit():
+        return ("bfloat16", 1, int(variant[len(prefix) :]))
+    raise SystemExit(f"unknown variant {variant!r}: {', '.join(VARIANTS)} or bfloat16-finishN")
 
 
 def image_path(stem: str) -> Path:
@@ -78,13 +94,16 @@ def machine() -> dict[str, Any]:
 
 def run(content: Path, style: Path, params: Any, variant: str) -> tuple[Any, list[float]]:
     """One complete run; returns the Finished record and the elapsed time of every iteration."""
+    from engine import device
     from engine.params import StyleJob
     from engine.records import Finished
     from engine.run import network
     from engine.stylize import RunOptions, stylize
 
-    precision, float32_layers = VARIANTS[variant]
+    precision, float32_layers, finish = variant_setup(variant)
+    engine_finish = device.FLOAT32_FINISH_ITERATIONS
     network.FLOAT32_LAYERS = float32_layers
+    device.FLOAT32_FINISH_ITERATIONS = engine_finish if finish is None else finish
     job = StyleJob(content, (style,), params.replace(precision=precision))
     elapsed: list[float] = []
     try:
@@ -94,6 +113,7 @@ def run(content: Path, style: Path, params: Any, variant: str) -> tuple[Any, lis
             elapsed.append(record.elapsed)
     finally:
         network.FLOAT32_LAYERS = 1
+        device.FLOAT32_FINISH_ITERATIONS = engine_finish
     raise RuntimeError("the run ended without a result")
 
 
@@ -161,7 +181,11 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--preset", default="default")
     parser.add_argument("--levels", default="", help="e.g. 256:60,512:30 (default: the preset's own)")
-    parser.add_argument("--variants", default="float32,bfloat16", help="float32,bfloat16[,bfloat16-all]; all")
+    parser.add_argument(
+        "--variants",
+        default="float32,bfloat16,bfloat16-finish",
+        help="float32,bfloat16,bfloat16-finish[,bfloat16-finishN,bfloat16-all,auto]; all",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--crop-out", type=Path, default=ROOT / "docs" / "images" / "bf16-vs-f32-crop.png")
     args = parser.parse_args()
@@ -169,6 +193,8 @@ def main() -> int:
     from engine.presets import get_preset
 
     variants = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    for variant in variants:
+        variant_setup(variant)  # an unknown name fails before the first run
     params = get_preset(args.preset).params.replace(size=args.size, device="cpu")
     if args.levels:
         levels = tuple(tuple(int(v) for v in pair.split(":")) for pair in args.levels.split(","))
@@ -222,12 +248,16 @@ def main() -> int:
         rows.append(summary)
         if index == 0 and "bfloat16" in pictures and "float32" in pictures:
             print(f"crop: {crop_sheet(pictures, args.crop_out)}", flush=True)
-    print("\n| pair | " + " | ".join(f"{v} total (float32-scored)" for v in variants) + " | bf16 / f32 |")
-    print("|---|" + "---|" * (len(variants) + 1))
+    others = [v for v in variants if v != "float32"]
+    print(
+        "\n| pair | " + " | ".join(f"{v} total (float32-scored)" for v in variants) + " | "
+        + " | ".join(f"{v} / float32" for v in others) + " |"
+    )  # fmt: skip
+    print("|---|" + "---|" * (len(variants) + len(others)))
     for row in rows:
         totals = " | ".join(f"{row['float32_scores'][v]['total']:.4f}" for v in variants)
-        ratio = row["total_ratio_to_float32"].get("bfloat16", float("nan"))
-        print(f"| {row['pair']} | {totals} | {ratio:.4f} |")
+        ratios = " | ".join(f"{row['total_ratio_to_float32'].get(v, float('nan')):.4f}" for v in others)
+        print(f"| {row['pair']} | {totals} | {ratios} |")
     return 0
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from engine import colour
-from engine.device import choose_device, network_dtype
+from engine.device import choose_device, network_dtype, network_setup
 from engine.errors import InputError
 from engine.guided import keep_photo_unpainted
 from engine.imageio import LoadedImage, load_image
@@ -35,7 +35,7 @@ from engine.plan import check_output_shape, check_style_shape, level_sizes, outp
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.regions import Regions, check_proportions, check_style_mask, composite, load_regions
 from engine.resume import ResumePoint, job_key
-from engine.run.fallback import LevelInputs, is_out_of_memory, run_level
+from engine.run.fallback import LEAN_FIELDS, LevelInputs, is_out_of_memory, run_level
 from engine.run.lbfgs import diverged, lbfgs_loss_scale
 from engine.run.network import Network
 from engine.run.steps import Control
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["RunOptions", "diverged", "is_out_of_memory", "lbfgs_loss_scale", "stylize"]
 
 # What an out-of-memory fallback changes that the next, larger level must keep.
-_FALLBACK_FIELDS = ("precision", "optimizer", "learning_rate", "lbfgs_history", "tile_size")
+_FALLBACK_FIELDS = LEAN_FIELDS
 
 
 @dataclass(frozen=True)
@@ -290,6 +290,9 @@ def _run(
     pending = [device_info.notice] if device_info.notice else []
     reason, message, fallbacks = StopReason.COMPLETED, "", []
     level_params = params
+    # The final level's last iterations that run with the float32 network (engine.device), and how
+    # many did.
+    float32_finish, in_float32 = network_setup(params.precision, device_info.device).float32_finish, 0
     image: Tensor | None = None
     stopped_at: ResumePoint | None = None
     if resume is not None:
@@ -312,7 +315,12 @@ def _run(
             image = resize(image.float().cpu(), size)
             image = keep_photo_unpainted(image, inputs.content, inputs.regions, job.region_strengths)
         log.info("level %d/%d: %dx%d, %d iterations", index + 1, len(levels), *size, level.iterations)
-        steps = run_level(image, level, index, level_params, network, level_inputs, iteration + 1, state)
+        # Not after a fallback made a level leaner (float32 needs more memory than it had).
+        leaner = any(getattr(level_params, name) != getattr(params, name) for name in _FALLBACK_FIELDS)
+        finish = float32_finish if index == len(levels) - 1 and not leaner else 0
+        steps = run_level(
+            image, level, index, level_params, network, level_inputs, iteration + 1, state, finish
+        )  # fmt: skip
         done_in_level = state.done if state is not None else 0
         while True:
             try:
@@ -341,6 +349,7 @@ def _run(
             pending = []
         image, network = outcome.end.image, outcome.network
         reason, message = outcome.end.reason, outcome.end.message
+        in_float32 = outcome.float32_finish
         if outcome.fallbacks:
             fallbacks.extend(outcome.fallbacks)
             level_params = level_params.replace(**{f: getattr(outcome.params, f) for f in _FALLBACK_FIELDS})
@@ -359,7 +368,7 @@ def _run(
         image=_finish_colours(to_numpy(final), loaded.content, params),
         iterations=iteration,
         seconds=control.elapsed,
-        device=f"{device_info.name}, {network.setup.describe()}",
+        device=f"{device_info.name}, {replace(network.setup, float32_finish=in_float32).describe()}",
         losses=losses,
         reason=reason,
         message=message,
@@ -370,7 +379,12 @@ def _run(
             "inputs": loaded.hashes(),
             "fallbacks": list(fallbacks),
             # The precision and layout the network ran in: what "auto" became on this machine.
-            "network": {"precision": network.setup.precision.value, "channels_last": network.channels_last},
+            "network": {
+                "precision": network.setup.precision.value,
+                "channels_last": network.channels_last,
+                # Iterations at the end that ran with the float32 network (engine.run.fallback.run_level).
+                **({"float32_finish": in_float32} if in_float32 else {}),
+            },
             # What a start from the photo needs, besides the seed, to be made again (see initial_image).
             **({"start_noise_levels": start_noise_levels(params)} if start_noise_levels(params) else {}),
         },

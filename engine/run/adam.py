@@ -33,10 +33,12 @@ def adam_steps(
     control: Control,
     first_iteration: int,
     resume: StepperState | None = None,
+    level_ends: bool = True,
 ) -> Stepper:
     """Adam on the whole image ``x`` (prepared on the device, requiring grad), clamped to [0, 1].
 
-    With ``resume`` it goes on from a stopped run's image and moments."""
+    With ``resume`` it goes on from a stopped run's image and moments. ``level_ends`` False: the
+    level goes on after these steps (the float32 finish), and the end carries the state for it."""
     optimizer = torch.optim.Adam(
         [x], lr=params.learning_rate, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps
     )
@@ -87,7 +89,7 @@ def adam_steps(
         with torch.no_grad():
             x.clamp_(0, 1)
         yield Step(x, kept, losses)
-    return LevelEnd(x.detach().cpu())
+    return LevelEnd(x.detach().cpu(), state=None if level_ends else state_now(iterations))
 
 
 def tiled_adam_steps(

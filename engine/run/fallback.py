@@ -36,6 +36,10 @@ from engine.run.tensors import resize, to_tensor
 log = logging.getLogger(__name__)
 
 
+# The parameters the memory plan and the out-of-memory ladder change to make a level leaner.
+LEAN_FIELDS = ("precision", "optimizer", "learning_rate", "lbfgs_history", "tile_size")
+
+
 @dataclass(frozen=True)
 class LevelInputs:
     """What every level of a run reads."""
@@ -57,6 +61,8 @@ class LevelOutcome:
     params: StyleParams
     network: Network
     fallbacks: tuple[str, ...] = ()
+    # How many of the level's last iterations ran with the float32 network (run_level's finish).
+    float32_finish: int = 0
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -66,9 +72,9 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
-def level_params(params: StyleParams, level: Level, size: tuple[int, int], device: torch.device) -> tuple[
-    StyleParams, str
-]:
+def level_params(
+    params: StyleParams, level: Level, size: tuple[int, int], device: torch.device
+) -> tuple[StyleParams, str]:
     """This level's parameters (the job's, changed only if the memory plan says they won't fit) and a
     notice for the user, empty when nothing needs saying."""
     # The level's own iteration count: it bounds how much L-BFGS history the plan reserves.
@@ -100,14 +106,16 @@ def stepper_for(
     first_iteration: int,
     seed: int,
     resume: StepperState | None = None,
+    level_ends: bool = True,
 ) -> Stepper:
     """The stepper this level's parameters call for, with its loss targets computed.
 
     Tiles keep no resumable state (their moments live per tile); a resumed tiled level goes on
-    from the stopped image with fresh moments."""
+    from the stopped image with fresh moments. ``level_ends`` False: a whole-image stepper ends
+    with the state the level goes on from (the float32 finish)."""
     width, height = image.shape[-1], image.shape[-2]
     area = painted_area(inputs.regions, inputs.strengths, (width, height))  # None without regions
-    if params.tile_size > 0 and max(width, height) > params.tile_size:
+    if is_tiled(params, (width, height)):
         tile = max(64, params.tile_size // 16 * 16)
         names = {name for name, _ in params.active_content_layers}
         content_maps = {}
@@ -131,7 +139,12 @@ def stepper_for(
         gate = area.to(x.device)
         x.register_hook(lambda gradient: gate_gradient(gradient, gate))  # unpainted pixels stay
     steps = lbfgs_steps if params.optimizer is Optimizer.LBFGS else adam_steps
-    return steps(x, objective, params, iterations, inputs.control, first_iteration, resume)
+    paused = {} if level_ends else {"level_ends": False}
+    return steps(x, objective, params, iterations, inputs.control, first_iteration, resume, **paused)
+
+
+def is_tiled(params: StyleParams, size: tuple[int, int]) -> bool:
+    return params.tile_size > 0 and max(size) > params.tile_size
 
 
 def _style_terms(
@@ -157,63 +170,102 @@ def run_level(
     inputs: LevelInputs,
     first_iteration: int,
     resume: StepperState | None = None,
+    float32_finish: int = 0,
 ) -> Generator[Step, None, LevelOutcome]:
     """Run one level from ``image`` (CPU), falling back to leaner settings when memory runs out.
 
     With ``resume`` the level goes on where a stopped run left it (``first_iteration`` is then the
-    run-wide number of the first iteration still to do)."""
+    run-wide number of the first iteration still to do). ``float32_finish``: the level's last this
+    many iterations run with the float32 network when it runs in reduced precision, continuing the
+    same optimiser state; not where the memory plan or a fallback changed the level's settings
+    (float32 needs more memory), nor in tiles (they keep no state to continue)."""
     size = (image.shape[-1], image.shape[-2])
     level_run, notice = level_params(params, level, size, network.device)
     pending = [notice] if notice else []
     if notice:
         log.warning(notice)
     network = network.with_dtype(network_dtype(level_run.precision, network.device))
+    planned_leaner = any(getattr(level_run, name) != getattr(params, name) for name in LEAN_FIELDS)
+    if network.dtype == torch.float32 or planned_leaner or is_tiled(level_run, size):
+        float32_finish = 0
+    switch = max(0, level.iterations - float32_finish)  # the level's iterations before the finish
+    finishing_network: Network | None = None
     earlier = resume.done if resume is not None else 0
+    in_float32 = max(0, earlier - switch) if float32_finish else 0  # finish iterations done
     done = 0
     tried: set[str] = set()
     fallbacks: list[str] = []
     kept = image
+    carried = resume  # the optimiser state the next stepper goes on from
     while True:
-        stepper = stepper_for(
-            kept, network, level_run, inputs, level, level.iterations - earlier - done,
-            first_iteration + done, params.seed + index, None if done or fallbacks else resume,
-        )  # fmt: skip
+        at = earlier + done  # iterations of the level done so far
+        finishing = bool(float32_finish) and at >= switch
+        count = level.iterations - at if finishing or not float32_finish else switch - at
+        stepper: Stepper | None = None
         try:
+            # Inside the try: the float32 network and its targets may be what does not fit.
+            if finishing and finishing_network is None:
+                finishing_network = network.with_dtype(torch.float32)
+                log.info("the last %d iterations of the level in float32", level.iterations - switch)
+            stepping = finishing_network if finishing and finishing_network is not None else network
+            stepper = stepper_for(
+                kept, stepping, level_run, inputs, level, count, first_iteration + done, params.seed + index,
+                carried, level_ends=at + count == level.iterations,
+            )  # fmt: skip
+            carried = None
             with reuse_freed_memory(may_keep_freed_memory(level_run, size, network.device)):
                 while True:
                     try:
                         step = next(stepper)
                     except StopIteration as finished:
                         end: LevelEnd = finished.value
-                        if end.message:
-                            log.warning(end.message)
-                        return LevelOutcome(end, level_run, network, tuple(fallbacks))
+                        break
                     done += 1
+                    in_float32 += finishing
                     kept = step.kept
                     if pending:
                         notices = "; ".join(text for text in (*pending, step.notice) if text)
                         step = dataclasses.replace(step, notice=notices)
                         pending = []
                     yield step
+            if end.message:
+                log.warning(end.message)
+            if (
+                end.reason is StopReason.COMPLETED
+                and earlier + done < level.iterations
+                and end.state is not None
+            ):
+                carried = end.state  # the reduced-precision part is done: the finish goes on from here
+                continue
+            return LevelOutcome(end, level_run, network, tuple(fallbacks), in_float32)
         except Exception as error:
             if not is_out_of_memory(error):
                 raise
         del stepper
-        _free_memory(network.device)
-        alternatives = smaller_alternatives(level_run, network.device.type)
-        options = [(words, changed) for words, changed in alternatives if words not in tried]
-        if not options:
-            message = (
-                f"out of memory at {size[0]}x{size[1]} even with every fallback; kept the last good "
-                "image (try a smaller size)"
-            )
-            log.error(message)
-            end = LevelEnd(kept, StopReason.OUT_OF_MEMORY, message)
-            return LevelOutcome(end, level_run, network, tuple(fallbacks))
-        words, level_run = options[0]
+        if finishing:
+            # The float32 finish needs more memory than the level's reduced precision: finish without
+            # it, from the state it was to go on from if it had not begun, else from the last image.
+            words = f"finish in {network.setup.precision.value} (float32 does not fit)"
+            float32_finish, finishing_network = 0, None
+            _free_memory(network.device)
+        else:
+            _free_memory(network.device)
+            alternatives = smaller_alternatives(level_run, network.device.type)
+            options = [(words, changed) for words, changed in alternatives if words not in tried]
+            if not options:
+                message = (
+                    f"out of memory at {size[0]}x{size[1]} even with every fallback; kept the last good "
+                    "image (try a smaller size)"
+                )
+                log.error(message)
+                end = LevelEnd(kept, StopReason.OUT_OF_MEMORY, message)
+                return LevelOutcome(end, level_run, network, tuple(fallbacks), in_float32)
+            words, level_run = options[0]
+            carried = None  # another optimiser or history length starts afresh from the last good image
+            float32_finish = 0  # a leaner level does not go back to float32 for its end
+            network = network.with_dtype(network_dtype(level_run.precision, network.device))
         tried.add(words)
         fallbacks.append(words)
-        network = network.with_dtype(network_dtype(level_run.precision, network.device))
         text = f"ran out of memory at {size[0]}x{size[1]}; continuing from the last image: {words}"
         log.warning(text)
         pending.append(text)

@@ -76,11 +76,14 @@ def lbfgs_steps(
     control: Control,
     first_iteration: int,
     resume: StepperState | None = None,
+    level_ends: bool = True,
 ) -> Stepper:
     """Optimise ``x`` (prepared on the device, requiring grad) for up to ``iterations`` steps.
 
     ``first_iteration`` is the run-wide number of the first step, for messages. With ``resume``
     the optimiser goes on from a stopped run's state (its image, history and bookkeeping).
+    ``level_ends`` False: the level goes on after these steps (the float32 finish), so the last is
+    not measured again and the end carries the state to go on from, as a stop there would.
     """
     # One iteration per step() so the caller sees every iteration. Negative tolerances stop
     # torch's L-BFGS from silently ending the run on a flat stretch.
@@ -172,7 +175,7 @@ def lbfgs_steps(
             return LevelEnd(kept if done or earlier else x.detach().cpu(), StopReason.STOPPED, state=state)
         # These losses were measured on ``before``, the image the step started from.
         losses = {name: float(value) for name, value in evaluated.items()}
-        last = step == iterations - 1
+        last = level_ends and step == iterations - 1
         notice = ""
         if kept_losses and not just_restarted and diverged(kept_losses["total"], losses["total"]):
             notice = undo(kept, kept_losses["total"], losses["total"], iteration)
@@ -197,5 +200,7 @@ def lbfgs_steps(
         kept_losses = losses
         done += 1
         yield Step(shown, kept, losses, notice)
-    # Completed: the last measured (and shown) image.
-    return LevelEnd(kept if done or earlier else x.detach().cpu())
+    # Completed: the last measured (and shown) image, or paused where the level goes on.
+    return LevelEnd(
+        kept if done or earlier else x.detach().cpu(), state=None if level_ends else state_now(x, True)
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -20,7 +21,8 @@ FLOAT32_LAYERS = 1
 
 @dataclass(frozen=True)
 class Network:
-    """A placed feature extractor. ``with_dtype`` gives a new one (the out-of-memory ladder's bfloat16)."""
+    """A placed feature extractor. ``with_dtype`` gives a new one (the out-of-memory ladder's bfloat16,
+    the float32 finish of a reduced-precision run)."""
 
     module: VGGFeatures
     device: torch.device
@@ -28,6 +30,8 @@ class Network:
     # The layers the losses read.
     wanted: frozenset[str]
     channels_last: bool
+    # Builds the float32 module afresh from the weights (with_dtype back to float32).
+    source: Callable[[], VGGFeatures] = field(compare=False, repr=False)
 
     @classmethod
     def build(
@@ -40,10 +44,10 @@ class Network:
     ) -> Network:
         """``channels_last`` None: the engine's choice (engine.device.network_setup)."""
         wanted = frozenset(name for name, _ in params.active_content_layers + params.active_style_layers)
-        module = VGGFeatures(weights, params.pooling, params.deepest_layer, keep=wanted)
+        source = partial(VGGFeatures, weights, params.pooling, params.deepest_layer, keep=wanted)
         if channels_last is None:
             channels_last = network_setup(params.precision, device).channels_last
-        return cls(module, device, dtype, wanted, channels_last)._placed()
+        return cls(source(), device, dtype, wanted, channels_last, source)._placed()
 
     def _placed(self) -> Network:
         module = self.module.to(device=self.device, dtype=self.dtype)
@@ -60,7 +64,7 @@ class Network:
             torch.backends.cudnn.benchmark = True
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         module = module.to(memory_format=memory_format)
-        return Network(module, self.device, self.dtype, self.wanted, self.channels_last)
+        return Network(module, self.device, self.dtype, self.wanted, self.channels_last, self.source)
 
     @property
     def setup(self) -> NetworkSetup:
@@ -69,9 +73,13 @@ class Network:
         return NetworkSetup(precision.get(self.dtype, Precision.FLOAT32), self.channels_last)
 
     def with_dtype(self, dtype: torch.dtype) -> Network:
+        """This network in ``dtype``. Down from float32 the module is cast in place (the ladder frees
+        the float32 weights); back up to float32 it is built afresh from the weights, as casting
+        bfloat16 weights back would keep them rounded to 8 bits, and leaves this network as it is."""
         if dtype == self.dtype:
             return self
-        return Network(self.module, self.device, dtype, self.wanted, self.channels_last)._placed()
+        module = self.source() if dtype == torch.float32 else self.module
+        return Network(module, self.device, dtype, self.wanted, self.channels_last, self.source)._placed()
 
     def prepare(self, image: Tensor) -> Tensor:
         """``image`` on the network's device, in the standard layout.
