@@ -200,6 +200,44 @@ def _enum(enum_type: type[StrEnum], name: str, value: Any) -> Any:
         raise InputError(f"{name} must be one of {choices}, got {_shown(value)}") from None
 
 
+# Strength -> the share of the recipe's style weight, read off a measurement so that the slider moves the
+# picture evenly (benchmarks/strength_evenness.py --mode ratios, default preset, 192 px, tubingen x
+# starry_night and hoovertowernight x the_scream; benchmarks/results/strength-evenness-ratios.jsonl). At
+# each share below, the picture has gone that strength's fraction of the way from the photo to the
+# full-strength picture, by the mean of three measures: its VGG distance from the photo (relu4_2), its
+# colour difference from the photo (CIELAB Delta E) and how much of the style error (log) it removed.
+# The earlier mapping, 100 ** (strength - 1), put the first quarter of that way below strength 0.01
+# (a jump off the slider's left end) and 40 % below strength 0.25. Between the knots the share is
+# interpolated geometrically (the look follows the logarithm of the weight), from 0 linearly. The shares
+# are the geometric mean of the two pairs' (they differ by 1.1-1.8x); the first knot is extrapolated
+# linearly from the smallest share measured (0.003: 15-20 % of the way).
+STRENGTH_SHARES: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (0.125, 0.002),
+    (0.25, 0.0063),
+    (0.375, 0.0184),
+    (0.5, 0.0515),
+    (0.625, 0.114),
+    (0.75, 0.234),
+    (0.875, 0.467),
+    (1.0, 1.0),
+)
+
+
+def style_share(strength: float) -> float:
+    """The share of a recipe's style weight at ``strength`` (0..1), from ``STRENGTH_SHARES``."""
+    strength = min(max(strength, 0.0), 1.0)
+    for (s0, share0), (s1, share1) in itertools.pairwise(STRENGTH_SHARES):
+        if strength == s1:
+            return share1
+        if strength < s1:
+            t = (strength - s0) / (s1 - s0)
+            if share0 == 0.0:
+                return share1 * t
+            return share0 * (share1 / share0) ** t
+    return 1.0
+
+
 @dataclass(frozen=True)
 class StyleParams:
     """Every parameter of a job.  Defaults are the ``default`` preset."""
@@ -207,8 +245,8 @@ class StyleParams:
     preset: str = "default"
     method: Method = Method.OPTIMISE
     # How far toward the painting, 0..1. For the instant method it moves between the photo's own
-    # style vector (0) and the painting's (1); for the optimisation it scales the style weight on a
-    # logarithmic scale (see ``effective_style_weight``).
+    # style vector (0) and the painting's (1); for the optimisation it scales the style weight by a
+    # measured curve that makes the steps look even (``style_share``).
     strength: float = 1.0
     colors: ColorMode = ColorMode.PAINTING
     # After the run, how much of the photo's chroma is blended into the result (0..1; 1 = all of it).
@@ -328,16 +366,9 @@ class StyleParams:
     # -- layers ---------------------------------------------------------------
     @property
     def effective_style_weight(self) -> float:
-        """The style weight the optimisation uses at this strength.
-
-        Strength 1 is the recipe's own balance and 0 the photo alone; in between the style weight
-        falls by a factor of 100 over the range (x0.1 at 0.5), because the look changes evenly with
-        the logarithm of the style/content ratio, not with the ratio itself (a tenfold change of the
-        weight looks like one step, whether from 1 to 10 or from 100 to 1000).
-        """
-        if self.strength <= 0.0:
-            return 0.0
-        return self.style_weight * 100.0 ** (self.strength - 1.0)
+        """The style weight the optimisation uses at this strength: the recipe's, times
+        ``style_share(strength)`` (1 at strength 1, 0 at strength 0)."""
+        return self.style_weight * style_share(self.strength)
 
     @property
     def active_content_layers(self) -> LayerWeights:

@@ -98,11 +98,11 @@ _PRESET_LIST = (
         group=GROUP_BY_LOOK,
         description=(
             "The photo first: its own colours (luminance-only transfer, Gatys et al. 2017) and a quarter "
-            "of Balanced's style weight (strength 0.7), so faces, lettering and fine detail stay while "
+            "of Balanced's style weight (strength 0.75), so faces, lettering and fine detail stay while "
             "the painting's strokes and light come through."
         ),
-        source="Painterly (Balanced at strength 0.7 with the photo's colours)",
-        params=StyleParams(preset="faithful-photo", strength=0.7, colors=ColorMode.PHOTO),
+        source="Painterly (Balanced at strength 0.75 with the photo's colours)",
+        params=StyleParams(preset="faithful-photo", strength=0.75, colors=ColorMode.PHOTO),
     ),
     Preset(
         name="gatys2016",

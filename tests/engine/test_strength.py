@@ -9,20 +9,30 @@ import pytest
 from PIL import Image
 
 from engine.errors import InputError
-from engine.params import StyleJob, StyleParams
+from engine.params import STRENGTH_SHARES, StyleJob, StyleParams, style_share
 from engine.records import Finished
 from engine.stylize import stylize
 from engine.weights import random_weights
 
 
-def test_the_style_weight_falls_evenly_on_a_log_scale() -> None:
-    strengths = (1.0, 0.75, 0.5, 0.25)
-    weights = [StyleParams(style_weight=10.0, strength=s).effective_style_weight for s in strengths]
-    assert weights[0] == 10.0
-    ratios = [a / b for a, b in zip(weights, weights[1:], strict=False)]
-    assert ratios == pytest.approx([100**0.25] * 3)
+def test_the_style_weight_follows_the_measured_curve() -> None:
+    for strength, share in STRENGTH_SHARES:
+        weight = StyleParams(style_weight=10.0, strength=strength).effective_style_weight
+        assert weight == pytest.approx(10 * share)
     assert StyleParams(strength=0.0).effective_style_weight == 0.0
     assert StyleParams(strength=0.0).active_style_layers == ()
+
+
+def test_the_share_rises_smoothly_from_zero_with_no_jump_off_the_left_end() -> None:
+    grid = np.linspace(0.0, 1.0, 401)
+    shares = np.array([style_share(float(s)) for s in grid])
+    assert shares[0] == 0.0 and shares[-1] == 1.0
+    assert np.all(np.diff(shares) > 0)
+    # The old mapping (100 ** (s - 1)) jumped from 0 to 0.01 at the first notch.
+    assert style_share(0.05) < 0.001
+    # Geometric between knots: halfway between 0.5 and 0.625 is the two shares' geometric mean.
+    assert style_share(0.625) == pytest.approx(0.114)
+    assert style_share(0.5625) == pytest.approx((0.0515 * 0.114) ** 0.5)
 
 
 def test_strength_zero_needs_a_content_weight() -> None:
