@@ -64,6 +64,23 @@ def test_lbfgs_stepper_descends_and_keeps_measured_images() -> None:
     assert torch.equal(end.image, steps[-1].kept) and end.image.device.type == "cpu"
 
 
+def test_lbfgs_keeps_the_picture_in_range_and_reports_what_it_ends_with() -> None:
+    # The unconstrained optimum lies outside 0..1 (half the pixels want -0.5, half 1.5): without the
+    # projection L-BFGS goes there, and the picture saved after clamping is not the one measured.
+    target = torch.full((1, 3, 8, 8), -0.5)
+    target[..., 4:] = 1.5
+    objective = quadratic(target)
+    x = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
+    steps, end = drain(lbfgs_steps(x, objective, StyleParams(), 8, control(), 1))
+    assert float(end.image.min()) >= 0.0 and float(end.image.max()) <= 1.0
+    assert all(float(s.kept.min()) >= 0.0 and float(s.kept.max()) <= 1.0 for s in steps)
+    with torch.no_grad():
+        measured = float(objective(end.image)[0])
+    assert steps[-1].losses["total"] == pytest.approx(measured, rel=1e-5)
+    # The best picture in range: 0 and 1 where the optimum is beyond them.
+    assert torch.allclose(end.image, target.clamp(0, 1), atol=1e-3)
+
+
 def test_lbfgs_stepper_undoes_an_overshoot() -> None:
     target = torch.full((1, 3, 4, 4), 0.5)
     calls = {"n": 0}
