@@ -78,7 +78,8 @@ class LevelEnd:
     image: Tensor
     reason: StopReason = StopReason.COMPLETED
     message: str = ""
-    # Set when a stop or time limit ended the level early: what resuming it needs.
+    # Set when a stop or time limit ended the level early, or a stepper made with level_ends=False
+    # paused after its count (the float32 finish goes on from it): what going on needs.
     state: StepperState | None = None
 
 
