@@ -239,10 +239,13 @@ def test_a_second_interrupt_during_the_save_aborts_it_leaving_the_old_file(photo
         real(path, slow_write, overwrite=overwrite)
 
     monkeypatch.setattr(encode, "atomic_write", twice)
+    # The handler the process had (default_int_handler, or SIG_IGN when started in the background
+    # by a shell without job control) must be back after the run.
+    before = signal.getsignal(signal.SIGINT)
     assert run(*base(photos, out, "--overwrite")) == cli.EXIT_INTERRUPTED
     assert out.read_bytes() == b"the old file"
     assert not [p for p in photos["dir"].iterdir() if p.name.startswith(".painterly-")]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_a_closed_stdout_does_not_cost_the_picture(photos, monkeypatch) -> None:
