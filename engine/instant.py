@@ -190,6 +190,14 @@ def style_vector(rgb: np.ndarray, style_scale: float = 1.0) -> np.ndarray:
     return predictor.run(None, {style_input: _batch(predictor_input(rgb, style_scale))})[0]
 
 
+# The painting's share of the style vector at a strength: a plain linear mix moved the draft less in the
+# slider's first half than in its second (0.38 of the way from the photo's own style to the painting's
+# at strength 0.5, 0.15 at 0.25, 0.65 at 0.75: benchmarks/strength_evenness.py --mode strengths --preset
+# instant, 256 px, mean of three pairs). That is the curve strength ** 1.38, so the share is
+# strength ** (1 / 1.38) and equal steps of the slider move the draft equally.
+STRENGTH_EXPONENT = 1 / 1.38
+
+
 def mixed_vector(
     content: np.ndarray,
     styles: Sequence[np.ndarray],
@@ -197,7 +205,8 @@ def mixed_vector(
     strength: float = 1.0,
     style_scale: float = 1.0,
 ) -> np.ndarray:
-    """The paintings' vectors mixed by ``blend``, moved toward the photo's own by ``1 - strength``."""
+    """The paintings' vectors mixed by ``blend``, moved toward the photo's own as ``strength`` falls
+    (the painting's share is ``strength ** STRENGTH_EXPONENT``)."""
     if len(styles) != len(blend) or not styles:
         raise ValueError("one blend weight per style is needed")
     total = float(sum(blend))
@@ -208,7 +217,8 @@ def mixed_vector(
     if strength >= 1.0:
         return np.asarray(mixed, dtype=np.float32)
     own = style_vector(content, 1.0)
-    return np.asarray(strength * mixed + (1.0 - strength) * own, dtype=np.float32)
+    share = max(strength, 0.0) ** STRENGTH_EXPONENT
+    return np.asarray(share * mixed + (1.0 - share) * own, dtype=np.float32)
 
 
 def transform(content: np.ndarray, vector: np.ndarray) -> np.ndarray:

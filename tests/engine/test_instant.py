@@ -78,6 +78,18 @@ def test_strength_zero_stays_close_to_the_photo() -> None:
     assert np.abs(own - content).mean() < 0.7 * np.abs(full - content).mean()
 
 
+def test_strength_moves_the_style_vector_on_the_measured_curve() -> None:
+    content, style = photo(), painting()
+    own = instant.mixed_vector(content, [style], (1.0,), strength=0.0)
+    full = instant.mixed_vector(content, [style], (1.0,), strength=1.0)
+    half = instant.mixed_vector(content, [style], (1.0,), strength=0.5)
+    # Past the halfway mix: a linear mix moved the draft less in the slider's first half.
+    share = 0.5**instant.STRENGTH_EXPONENT
+    assert 0.6 < share < 0.65
+    np.testing.assert_allclose(half, share * full + (1 - share) * own, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(half, 0.5 * full + 0.5 * own, rtol=1e-3, atol=1e-4)
+
+
 def test_two_styles_blended_one_to_zero_equal_the_first_alone() -> None:
     content = photo()
     alone = instant.draft(content, [painting(1)], (1.0,), (64, 48))
