@@ -207,10 +207,12 @@ def _enum(enum_type: type[StrEnum], name: str, value: Any) -> Any:
 # full-strength picture, by the mean of three measures: its VGG distance from the photo (relu4_2), its
 # colour difference from the photo (CIELAB Delta E) and how much of the style error (log) it removed.
 # The earlier mapping, 100 ** (strength - 1), put the first quarter of that way below strength 0.01
-# (a jump off the slider's left end) and 40 % below strength 0.25. Between the knots the share is
+# (a jump off the slider's left end) and 41-46 % below strength 0.25. Between the knots the share is
 # interpolated geometrically (the look follows the logarithm of the weight), from 0 linearly. The shares
 # are the geometric mean of the two pairs' (they differ by 1.1-1.8x); the first knot is extrapolated
-# linearly from the smallest share measured (0.003: 15-20 % of the way).
+# linearly from the smallest share measured (0.003: 15-20 % of the way). Measured before L-BFGS kept
+# the picture in 0..1; a re-measurement with it clamped after each step moved the knots by 3-18 %,
+# less than the pairs differ (benchmarks/results/strength-evenness-ratios-clamped.jsonl).
 STRENGTH_SHARES: tuple[tuple[float, float], ...] = (
     (0.0, 0.0),
     (0.125, 0.002),
