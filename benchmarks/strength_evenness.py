@@ -120,6 +120,7 @@ def main() -> int:
         photo_name, painting_name = pair.split(":")
         photo, painting = IMAGES / f"{photo_name}.jpg", IMAGES / f"{painting_name}.jpg"
         job = StyleJob(photo, (painting,), get_preset("default").params.replace(size=args.size, device="cpu"))
+        photo_image = Image.fromarray((load_image(photo).rgb * 255 + 0.5).astype(np.uint8))
         rows, pictures = [], []
         for setting in settings:
             started = time.perf_counter()
@@ -133,15 +134,7 @@ def main() -> int:
                 changes = {"strength": setting["strength"]}
             picture = _paint(args.preset, photo, painting, args.size, **changes)
             height, width = picture.shape[:2]
-            photo_rgb = (
-                np.asarray(
-                    Image.fromarray((load_image(photo).rgb * 255 + 0.5).astype(np.uint8)).resize(
-                        (width, height), Image.LANCZOS
-                    ),
-                    dtype=np.float32,
-                )
-                / 255.0
-            )
+            photo_rgb = np.asarray(photo_image.resize((width, height), Image.LANCZOS), dtype=np.float32) / 255.0
             rows.append({**setting, "seconds": round(time.perf_counter() - started, 1),
                          "distances": _distances(picture, photo_rgb, job)})  # fmt: skip
             pictures.append(picture)

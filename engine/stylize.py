@@ -35,7 +35,7 @@ from engine.plan import check_output_shape, check_style_shape, level_sizes, outp
 from engine.records import Finished, Progress, Record, StopReason, to_uint8
 from engine.regions import Regions, check_proportions, check_style_mask, composite, load_regions
 from engine.resume import ResumePoint, job_key
-from engine.run.fallback import LEAN_FIELDS, LevelInputs, is_out_of_memory, run_level
+from engine.run.fallback import LEAN_FIELDS, LevelInputs, is_leaner, is_out_of_memory, run_level
 from engine.run.lbfgs import diverged, lbfgs_loss_scale
 from engine.run.network import Network
 from engine.run.steps import Control
@@ -45,9 +45,6 @@ from engine.weights import VGGWeights, load_weights
 log = logging.getLogger(__name__)
 
 __all__ = ["RunOptions", "diverged", "is_out_of_memory", "lbfgs_loss_scale", "stylize"]
-
-# What an out-of-memory fallback changes that the next, larger level must keep.
-_FALLBACK_FIELDS = LEAN_FIELDS
 
 
 @dataclass(frozen=True)
@@ -316,8 +313,7 @@ def _run(
             image = keep_photo_unpainted(image, inputs.content, inputs.regions, job.region_strengths)
         log.info("level %d/%d: %dx%d, %d iterations", index + 1, len(levels), *size, level.iterations)
         # Not after a fallback made a level leaner (float32 needs more memory than it had).
-        leaner = any(getattr(level_params, name) != getattr(params, name) for name in _FALLBACK_FIELDS)
-        finish = float32_finish if index == len(levels) - 1 and not leaner else 0
+        finish = float32_finish if index == len(levels) - 1 and not is_leaner(level_params, params) else 0
         steps = run_level(
             image, level, index, level_params, network, level_inputs, iteration + 1, state, finish
         )  # fmt: skip
@@ -352,11 +348,11 @@ def _run(
         in_float32 = outcome.float32_finish
         if outcome.fallbacks:
             fallbacks.extend(outcome.fallbacks)
-            level_params = level_params.replace(**{f: getattr(outcome.params, f) for f in _FALLBACK_FIELDS})
+            level_params = level_params.replace(**{f: getattr(outcome.params, f) for f in LEAN_FIELDS})
         if reason is not StopReason.COMPLETED:
             if outcome.end.state is not None:
                 changed = outcome.params.to_dict()
-                fallback_params = {f: changed[f] for f in _FALLBACK_FIELDS}
+                fallback_params = {f: changed[f] for f in LEAN_FIELDS}
                 stopped_at = ResumePoint(key, index, iteration, outcome.end.state, fallback_params)
             break
     assert image is not None

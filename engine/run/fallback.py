@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 LEAN_FIELDS = ("precision", "optimizer", "learning_rate", "lbfgs_history", "tile_size")
 
 
+def is_leaner(params: StyleParams, than: StyleParams) -> bool:
+    """Whether the memory plan or a fallback changed ``than``'s lean fields into ``params``."""
+    return any(getattr(params, name) != getattr(than, name) for name in LEAN_FIELDS)
+
+
 @dataclass(frozen=True)
 class LevelInputs:
     """What every level of a run reads."""
@@ -185,8 +190,7 @@ def run_level(
     if notice:
         log.warning(notice)
     network = network.with_dtype(network_dtype(level_run.precision, network.device))
-    planned_leaner = any(getattr(level_run, name) != getattr(params, name) for name in LEAN_FIELDS)
-    if network.dtype == torch.float32 or planned_leaner or is_tiled(level_run, size):
+    if network.dtype == torch.float32 or is_leaner(level_run, params) or is_tiled(level_run, size):
         float32_finish = 0
     switch = max(0, level.iterations - float32_finish)  # the level's iterations before the finish
     finishing_network: Network | None = None

@@ -26,6 +26,7 @@ from engine.run.steps import Control
 from engine.run.targets import content_features, make_loss, style_targets, style_terms
 from engine.stylize import stylize
 from engine.weights import random_weights
+from tests.engine.steppers import drain
 
 CPU = torch.device("cpu")
 GiB = 1024**3
@@ -352,14 +353,6 @@ def test_a_paused_stepper_goes_on_as_if_it_never_paused(weights, pictures) -> No
     photo, painting = load_image(pictures[0]), load_image(pictures[1])
     inputs = fallback.LevelInputs(photo, [painting], (1.0,), Control(lambda: False, 0.0))
     level, start = Level(48, 7), torch.rand(1, 3, 36, 48, generator=torch.Generator().manual_seed(0))
-
-    def drain(stepper) -> tuple[list, object]:
-        steps = []
-        while True:
-            try:
-                steps.append(next(stepper))
-            except StopIteration as end:
-                return steps, end.value
 
     whole, whole_end = drain(fallback.stepper_for(start, network, params, inputs, level, 7, 1, 0))
     first, paused = drain(

@@ -18,10 +18,11 @@ from engine.run import fallback
 from engine.run.adam import adam_steps, tiled_adam_steps
 from engine.run.lbfgs import lbfgs_steps, out_of_range_penalty
 from engine.run.network import Network
-from engine.run.steps import Control, LevelEnd, non_finite_message
+from engine.run.steps import Control, non_finite_message
 from engine.run.targets import make_loss, style_targets, style_terms
 from engine.stylize import RunOptions, stylize
 from engine.weights import random_weights
+from tests.engine.steppers import drain
 
 CPU = torch.device("cpu")
 
@@ -39,15 +40,6 @@ def quadratic(target: torch.Tensor):
         return total, {"content": total, "style": total * 0, "tv": total * 0}
 
     return objective
-
-
-def drain(stepper) -> tuple[list, LevelEnd]:
-    steps = []
-    while True:
-        try:
-            steps.append(next(stepper))
-        except StopIteration as end:
-            return steps, end.value
 
 
 def control(stop=lambda: False, max_seconds: float = 0.0) -> Control:
