@@ -134,7 +134,8 @@ def main() -> int:
                 changes = {"strength": setting["strength"]}
             picture = _paint(args.preset, photo, painting, args.size, **changes)
             height, width = picture.shape[:2]
-            photo_rgb = np.asarray(photo_image.resize((width, height), Image.LANCZOS), dtype=np.float32) / 255.0
+            resized = photo_image.resize((width, height), Image.LANCZOS)
+            photo_rgb = np.asarray(resized, dtype=np.float32) / 255.0
             rows.append({**setting, "seconds": round(time.perf_counter() - started, 1),
                          "distances": _distances(picture, photo_rgb, job)})  # fmt: skip
             pictures.append(picture)
